@@ -1,0 +1,218 @@
+"""The check registry: factories that turn a :class:`CheckSpec` into a runnable check.
+
+A check factory takes the check's parameters as keyword arguments and returns an async
+callable ``run(reply, case, ctx) -> Outcome``. It raises :class:`CheckError` when the check
+cannot run; :func:`run_check` turns that into an ``error`` result, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from pydantic import ConfigDict, ValidationError, validate_call
+
+from aifactory.domain.models import AgentReply, CheckResult, CheckSpec, TestCase, Usage
+from aifactory.errors import CheckError, CheckSpecError
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a check found, before ``negate`` and ``weight`` are applied."""
+
+    score: float
+    passed: bool
+    reason: str = ""
+    details: dict[str, Any] | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeRequest:
+    """What the judge is asked to grade."""
+
+    kind: str  # "rubric" or "factuality"
+    criteria: str
+    """The rubric, or the reference answer for factuality."""
+    input: str
+    output: str
+    expected: str | None = None
+    sample: int = 0
+    """Index of the sample when several are taken (part of the cache key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeVerdict:
+    """The judge's structured verdict."""
+
+    score: float
+    passed: bool
+    reasoning: str
+    usage: Usage = field(default_factory=Usage)
+    cached: bool = False
+
+
+class Judge(Protocol):
+    """A model that grades an output (the ``grader`` role)."""
+
+    async def grade(self, request: JudgeRequest) -> JudgeVerdict: ...
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors for semantic similarity."""
+
+    async def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+@dataclass(slots=True)
+class CheckContext:
+    """What checks may use besides the reply and the case: the judge and the embedder."""
+
+    judge: Judge | None = None
+    embedder: Embedder | None = None
+    regex_timeout_s: float = 1.0
+    allow_python: bool = True
+    """``python`` checks run from the command line only, never over the API."""
+
+
+Check = Callable[[AgentReply, TestCase, CheckContext], Awaitable[Outcome]]
+CheckFactory = Callable[..., Check]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckType:
+    """A registered check type."""
+
+    name: str
+    factory: CheckFactory
+    description: str
+    parameters: dict[str, str]
+    """Parameter name to a readable type and default, for ``aifactory checks``."""
+
+
+_REGISTRY: dict[str, CheckType] = {}
+_PLUGINS_LOADED = False
+
+
+def check(name: str) -> Callable[[CheckFactory], CheckFactory]:
+    """Register a check factory under ``name``.
+
+    The factory's keyword parameters are the check's parameters; they are validated with
+    pydantic when a spec is built, so a wrong or missing parameter is a :class:`CheckSpecError`.
+    """
+
+    def register(factory: CheckFactory) -> CheckFactory:
+        params: dict[str, str] = {}
+        for pname, param in inspect.signature(factory).parameters.items():
+            annotation = param.annotation if isinstance(param.annotation, str) else getattr(
+                param.annotation, "__name__", str(param.annotation)
+            )
+            if param.default is inspect.Parameter.empty:
+                params[pname] = f"{annotation} (required)"
+            else:
+                params[pname] = f"{annotation} = {param.default!r}"
+        doc = (inspect.getdoc(factory) or "").split("\n", 1)[0]
+        _REGISTRY[name] = CheckType(
+            name=name,
+            factory=validate_call(config=ConfigDict(arbitrary_types_allowed=True))(factory),
+            description=doc,
+            parameters=params,
+        )
+        return factory
+
+    return register
+
+
+def _load_plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    for ep in entry_points(group="aifactory.checks"):
+        ep.load()  # importing the module registers its checks
+
+
+def registry() -> dict[str, CheckType]:
+    """Every known check type, built-ins and plugins."""
+    import aifactory.domain.checks.deterministic
+    import aifactory.domain.checks.model_graded  # noqa: F401
+
+    _load_plugins()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def resolve_type(type_name: str) -> tuple[CheckType, bool]:
+    """Find the check type for ``type_name``; ``not_X`` is ``X`` negated."""
+    known = registry()
+    if type_name in known:
+        return known[type_name], False
+    if type_name.startswith("not_") and type_name[4:] in known:
+        return known[type_name[4:]], True
+    raise CheckSpecError(
+        f"Check type {type_name!r} is not known. Known types: {', '.join(known)}.", field="type"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltCheck:
+    """A check spec validated and ready to run."""
+
+    spec: CheckSpec
+    run: Check
+    negate: bool
+
+
+def build_check(spec: CheckSpec, *, allow_python: bool = True) -> BuiltCheck:
+    """Validate ``spec`` and build its check; raise :class:`CheckSpecError` when it cannot be."""
+    check_type, prefix_negated = resolve_type(spec.type)
+    if check_type.name == "python" and not allow_python:
+        raise CheckSpecError(
+            "Check type 'python' runs code and is only allowed from the command line, "
+            "never over the API.",
+            field="type",
+        )
+    try:
+        run = check_type.factory(**spec.params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or spec.type
+        raise CheckSpecError(
+            f"Check {spec.type!r}: parameter {loc!r}: {first['msg']}.", field=loc
+        ) from exc
+    except CheckSpecError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise CheckSpecError(f"Check {spec.type!r}: {exc}") from exc
+    return BuiltCheck(spec=spec, run=run, negate=spec.negate != prefix_negated)
+
+
+async def run_check(
+    built: BuiltCheck, reply: AgentReply, case: TestCase, ctx: CheckContext
+) -> CheckResult:
+    """Run one built check; an error while running is an ``error`` result, never a pass."""
+    spec = built.spec
+    try:
+        outcome = await built.run(reply, case, ctx)
+    except CheckError as exc:
+        return CheckResult(
+            type=spec.type, status="error", passed=False, score=0.0, weight=spec.weight,
+            reason=str(exc),
+        )
+    except Exception as exc:  # a check's own bug must not pass silently either
+        return CheckResult(
+            type=spec.type, status="error", passed=False, score=0.0, weight=spec.weight,
+            reason=f"Check {spec.type!r} failed to run: {type(exc).__name__}: {exc}",
+        )
+    score = min(1.0, max(0.0, outcome.score))
+    passed = outcome.passed
+    reason = outcome.reason
+    if built.negate:
+        score, passed = 1.0 - score, not passed
+        reason = f"(negated) {reason}" if reason else "(negated)"
+    return CheckResult(
+        type=spec.type, status="passed" if passed else "failed", passed=passed, score=score,
+        weight=spec.weight, reason=reason, details=outcome.details, usage=outcome.usage,
+    )

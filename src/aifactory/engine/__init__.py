@@ -1,0 +1,1 @@
+"""Runs cases against agents with limits, timeouts, retries and budgets."""

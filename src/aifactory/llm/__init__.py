@@ -1,0 +1,1 @@
+"""Provider clients (Anthropic, OpenAI-compatible): retries, limits, usage and cost."""

@@ -1,0 +1,94 @@
+"""Settings from the environment (and ``.env``), built by :func:`load_settings` and passed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_JUDGE_MODEL = "anthropic:claude-sonnet-4-5"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./aifactory.db"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, the command line and the engine."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    supabase_db_url: str | None = Field(default=None, validation_alias="SUPABASE_DB_URL")
+    database_prepared_statements: bool = Field(
+        default=True, validation_alias="AIFACTORY_DB_PREPARED_STATEMENTS"
+    )
+
+    anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+
+    judge_model: str = Field(default=DEFAULT_JUDGE_MODEL, validation_alias="AIFACTORY_JUDGE_MODEL")
+    llm_max_attempts: int = Field(default=4, ge=1, le=20, validation_alias="AIFACTORY_LLM_MAX_ATTEMPTS")
+    llm_backoff_base_s: float = Field(default=0.5, ge=0, validation_alias="AIFACTORY_LLM_BACKOFF_S")
+    llm_backoff_max_s: float = Field(default=30.0, ge=0, validation_alias="AIFACTORY_LLM_BACKOFF_MAX_S")
+    llm_timeout_s: float = Field(default=120.0, gt=0, validation_alias="AIFACTORY_LLM_TIMEOUT_S")
+    llm_max_concurrency: int = Field(default=32, ge=1, validation_alias="AIFACTORY_LLM_MAX_CONCURRENCY")
+    prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict, validation_alias="AIFACTORY_PRICES"
+    )
+    """Extra model prices: ``{"model": {"input": usd_per_mtok, "output": usd_per_mtok}}``."""
+
+    api_keys: str | None = Field(default=None, validation_alias="AIFACTORY_API_KEYS")
+    auth: Literal["required", "disabled"] = Field(default="required", validation_alias="AIFACTORY_AUTH")
+    allowed_agent_hosts: str = Field(default="", validation_alias="AIFACTORY_ALLOWED_AGENT_HOSTS")
+    queue_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AIFACTORY_QUEUE_URL", "REDIS_URL")
+    )
+    lease_s: float = Field(default=30.0, gt=0, validation_alias="AIFACTORY_LEASE_S")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, validation_alias="AIFACTORY_MAX_BODY_BYTES")
+    regex_timeout_s: float = Field(default=1.0, gt=0, validation_alias="AIFACTORY_REGEX_TIMEOUT_S")
+    cache_dir: str = Field(default=".aifactory-cache", validation_alias="AIFACTORY_CACHE_DIR")
+
+    server_host: str = Field(default="127.0.0.1", validation_alias="SERVER_HOST")
+    server_port: int = Field(default=8000, ge=1, le=65535, validation_alias="SERVER_PORT")
+    gunicorn_workers: int | None = Field(default=None, validation_alias="GUNICORN_WORKERS")
+    gunicorn_timeout: int = Field(default=120, validation_alias="GUNICORN_TIMEOUT")
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
+    cors_origins: str = Field(default="", validation_alias="AIFACTORY_CORS_ORIGINS")
+
+    @model_validator(mode="after")
+    def _database_fallback(self) -> Settings:
+        if not self.database_url:
+            self.database_url = self.supabase_db_url or DEFAULT_DATABASE_URL
+        return self
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL in force."""
+        return self.database_url or DEFAULT_DATABASE_URL
+
+    def allowed_hosts(self) -> list[str]:
+        """``AIFACTORY_ALLOWED_AGENT_HOSTS`` as a list."""
+        return [h.strip() for h in self.allowed_agent_hosts.split(",") if h.strip()]
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from ``environ`` (default: the process environment) and ``.env``.
+
+    Tests pass a dict so the process environment never leaks in.
+    """
+    if environ is None:
+        return Settings(**overrides)
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(environ)
+        return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
