@@ -35,10 +35,19 @@ class ConfigError(AIFactoryError):
 class SuiteError(AIFactoryError):
     """A suite file that cannot be read; the message names the file, case and field."""
 
-    def __init__(self, message: str, *, file: str | None = None, case: str | None = None,
-                 field: str | None = None) -> None:
-        parts = [p for p in (file and f"{file}", case and f"case {case!r}",
-                             field and f"field {field!r}") if p]
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        case: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        parts = [
+            p
+            for p in (file and f"{file}", case and f"case {case!r}", field and f"field {field!r}")
+            if p
+        ]
         prefix = ", ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
         self.file = file

@@ -32,24 +32,34 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
 
     judge_model: str = Field(default=DEFAULT_JUDGE_MODEL, validation_alias="AIFACTORY_JUDGE_MODEL")
-    llm_max_attempts: int = Field(default=4, ge=1, le=20, validation_alias="AIFACTORY_LLM_MAX_ATTEMPTS")
+    llm_max_attempts: int = Field(
+        default=4, ge=1, le=20, validation_alias="AIFACTORY_LLM_MAX_ATTEMPTS"
+    )
     llm_backoff_base_s: float = Field(default=0.5, ge=0, validation_alias="AIFACTORY_LLM_BACKOFF_S")
-    llm_backoff_max_s: float = Field(default=30.0, ge=0, validation_alias="AIFACTORY_LLM_BACKOFF_MAX_S")
+    llm_backoff_max_s: float = Field(
+        default=30.0, ge=0, validation_alias="AIFACTORY_LLM_BACKOFF_MAX_S"
+    )
     llm_timeout_s: float = Field(default=120.0, gt=0, validation_alias="AIFACTORY_LLM_TIMEOUT_S")
-    llm_max_concurrency: int = Field(default=32, ge=1, validation_alias="AIFACTORY_LLM_MAX_CONCURRENCY")
+    llm_max_concurrency: int = Field(
+        default=32, ge=1, validation_alias="AIFACTORY_LLM_MAX_CONCURRENCY"
+    )
     prices: dict[str, dict[str, float]] = Field(
         default_factory=dict, validation_alias="AIFACTORY_PRICES"
     )
     """Extra model prices: ``{"model": {"input": usd_per_mtok, "output": usd_per_mtok}}``."""
 
     api_keys: str | None = Field(default=None, validation_alias="AIFACTORY_API_KEYS")
-    auth: Literal["required", "disabled"] = Field(default="required", validation_alias="AIFACTORY_AUTH")
+    auth: Literal["required", "disabled"] = Field(
+        default="required", validation_alias="AIFACTORY_AUTH"
+    )
     allowed_agent_hosts: str = Field(default="", validation_alias="AIFACTORY_ALLOWED_AGENT_HOSTS")
     queue_url: str | None = Field(
         default=None, validation_alias=AliasChoices("AIFACTORY_QUEUE_URL", "REDIS_URL")
     )
     lease_s: float = Field(default=30.0, gt=0, validation_alias="AIFACTORY_LEASE_S")
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, validation_alias="AIFACTORY_MAX_BODY_BYTES")
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, validation_alias="AIFACTORY_MAX_BODY_BYTES"
+    )
     regex_timeout_s: float = Field(default=1.0, gt=0, validation_alias="AIFACTORY_REGEX_TIMEOUT_S")
     cache_dir: str = Field(default=".aifactory-cache", validation_alias="AIFACTORY_CACHE_DIR")
 
@@ -88,7 +98,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     try:
         os.environ.clear()
         os.environ.update(environ)
-        return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **overrides)
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -107,8 +107,10 @@ def check(name: str) -> Callable[[CheckFactory], CheckFactory]:
     def register(factory: CheckFactory) -> CheckFactory:
         params: dict[str, str] = {}
         for pname, param in inspect.signature(factory).parameters.items():
-            annotation = param.annotation if isinstance(param.annotation, str) else getattr(
-                param.annotation, "__name__", str(param.annotation)
+            annotation = (
+                param.annotation
+                if isinstance(param.annotation, str)
+                else getattr(param.annotation, "__name__", str(param.annotation))
             )
             if param.default is inspect.Parameter.empty:
                 params[pname] = f"{annotation} (required)"
@@ -198,12 +200,20 @@ async def run_check(
         outcome = await built.run(reply, case, ctx)
     except CheckError as exc:
         return CheckResult(
-            type=spec.type, status="error", passed=False, score=0.0, weight=spec.weight,
+            type=spec.type,
+            status="error",
+            passed=False,
+            score=0.0,
+            weight=spec.weight,
             reason=str(exc),
         )
     except Exception as exc:  # a check's own bug must not pass silently either
         return CheckResult(
-            type=spec.type, status="error", passed=False, score=0.0, weight=spec.weight,
+            type=spec.type,
+            status="error",
+            passed=False,
+            score=0.0,
+            weight=spec.weight,
             reason=f"Check {spec.type!r} failed to run: {type(exc).__name__}: {exc}",
         )
     score = min(1.0, max(0.0, outcome.score))
@@ -213,6 +223,12 @@ async def run_check(
         score, passed = 1.0 - score, not passed
         reason = f"(negated) {reason}" if reason else "(negated)"
     return CheckResult(
-        type=spec.type, status="passed" if passed else "failed", passed=passed, score=score,
-        weight=spec.weight, reason=reason, details=outcome.details, usage=outcome.usage,
+        type=spec.type,
+        status="passed" if passed else "failed",
+        passed=passed,
+        score=score,
+        weight=spec.weight,
+        reason=reason,
+        details=outcome.details,
+        usage=outcome.usage,
     )

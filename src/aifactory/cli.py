@@ -1,0 +1,231 @@
+"""The ``aifactory`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from aifactory import __version__
+from aifactory.domain.models import AgentSpec, RunSummary
+from aifactory.errors import AIFactoryError, CheckSpecError, ConfigError, SuiteError
+
+app = typer.Typer(
+    name="aifactory",
+    help="Run test suites against AI agents, score them, and know whether they still work.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+EXIT_PASSED = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _bad_input(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def load_agent_file(path: Path) -> AgentSpec:
+    """Read an agent spec from a YAML or JSON file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the agent file {path}: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"The agent file {path} is not UTF-8 text.") from exc
+    try:
+        data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"The agent file {path} is not valid YAML or JSON: {exc}") from exc
+    if isinstance(data, dict) and "agent" in data and "kind" not in data:
+        data = data["agent"]
+    try:
+        return AgentSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"The agent file {path}: {where}: {first['msg']}.") from exc
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit(0)
+
+
+@app.command()
+def run(
+    suite: Annotated[Path, typer.Argument(help="Suite file: YAML, JSON, JSONL, CSV or promptfoo.")],
+    agent: Annotated[Path, typer.Option("--agent", "-a", help="Agent file (YAML or JSON).")],
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="Cases in flight (default: the agent's).")
+    ] = None,
+    repeat: Annotated[int, typer.Option(min=1, max=100, help="Run every case this often.")] = 1,
+    budget_usd: Annotated[
+        float | None, typer.Option(min=0, help="Stop once agent plus judge cost reaches this.")
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="Reuse replies of unchanged cases.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Seconds per agent reply.")] = 60.0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write a JSON report.")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown report.")] = None,
+    fail_under: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Pass when the pass rate reaches this (default: all)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a suite against an agent; exit 0 when it passes, 1 when it fails, 2 on bad input."""
+    from aifactory.cli_run import RunRequest, execute
+
+    request = RunRequest(
+        suite=suite,
+        agent=agent,
+        concurrency=concurrency,
+        repeat=repeat,
+        budget_usd=budget_usd,
+        cache=cache,
+        timeout=timeout,
+        json_path=json_path,
+        junit=junit,
+        markdown=markdown,
+        quiet=quiet,
+    )
+    try:
+        summary = asyncio.run(execute(request, console=console))
+    except (SuiteError, ConfigError, CheckSpecError) as exc:
+        raise _bad_input(str(exc)) from None
+    except AIFactoryError as exc:
+        raise _bad_input(str(exc)) from None
+    print_summary(summary, title=suite.name)
+    raise typer.Exit(verdict(summary, fail_under))
+
+
+def verdict(summary: RunSummary, fail_under: float | None) -> int:
+    """The exit code for a finished run."""
+    if summary.completed == 0:
+        return EXIT_FAILED if summary.total else EXIT_PASSED
+    if summary.stopped_reason is not None:
+        return EXIT_FAILED
+    if fail_under is None:
+        ok = summary.failed == 0 and summary.errored == 0
+    else:
+        ok = (summary.pass_rate or 0.0) >= fail_under
+    return EXIT_PASSED if ok else EXIT_FAILED
+
+
+def print_summary(summary: RunSummary, *, title: str) -> None:
+    """The summary table with its intervals."""
+    table = Table(title=f"aifactory run: {title}", show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% interval", justify="right")
+    rate_ci = summary.pass_rate_ci
+    table.add_row(
+        "pass rate",
+        "—" if summary.pass_rate is None else f"{summary.pass_rate:.1%}",
+        f"{rate_ci.low:.1%} – {rate_ci.high:.1%}" if rate_ci else "",
+    )
+    table.add_row(
+        "passed / failed / errors", f"{summary.passed} / {summary.failed} / {summary.errored}", ""
+    )
+    score_ci = summary.score_ci
+    table.add_row(
+        "mean score",
+        "—" if summary.mean_score is None else f"{summary.mean_score:.3f}",
+        f"{score_ci.low:.3f} – {score_ci.high:.3f}" if score_ci else "",
+    )
+    if summary.latency_ms:
+        lat = summary.latency_ms
+        table.add_row(
+            "latency p50 / p95 / p99",
+            f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} ms",
+            "",
+        )
+    if summary.usage.input_tokens or summary.usage.output_tokens:
+        table.add_row(
+            "agent tokens in / out",
+            f"{summary.usage.input_tokens} / {summary.usage.output_tokens}",
+            "",
+        )
+    if summary.judge_usage.input_tokens:
+        table.add_row(
+            "judge tokens in / out",
+            f"{summary.judge_usage.input_tokens} / {summary.judge_usage.output_tokens}",
+            "",
+        )
+    if summary.cost_usd is not None and summary.cost_usd > 0:
+        table.add_row("cost", f"${summary.cost_usd:.4f}", "")
+    for k, value in summary.pass_at_k.items():
+        table.add_row(f"pass@{k}", f"{value:.1%}", "")
+    if summary.flaky_cases:
+        table.add_row("flaky cases", str(len(summary.flaky_cases)), "")
+    if summary.stopped_reason:
+        table.add_row("stopped early", summary.stopped_reason, "")
+    out.print(table)
+
+
+@app.command("checks")
+def list_checks(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the check types and their parameters."""
+    from aifactory.domain.checks import registry
+
+    known = registry()
+    if as_json:
+        out.print_json(
+            data={
+                name: {"description": t.description, "parameters": t.parameters}
+                for name, t in known.items()
+            }
+        )
+        return
+    table = Table(title="Check types (every check also takes weight and negate; not_X negates X)")
+    table.add_column("type", style="bold")
+    table.add_column("parameters")
+    table.add_column("description")
+    for name, check_type in known.items():
+        params = ", ".join(f"{p}: {d}" for p, d in check_type.parameters.items())
+        table.add_row(name, params, check_type.description)
+    out.print(table)
+
+
+def progress_bar(total: int) -> Progress:
+    """The run's progress bar: done/total, pass rate so far, ETA."""
+    return Progress(
+        TextColumn("[bold]running"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pass {task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,153 @@
+"""``aifactory run``: load a suite and an agent, run it with progress, write the reports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from aifactory.bootstrap import engine, rate_limiter
+from aifactory.domain.models import AgentSpec, RunSummary, TestCase
+from aifactory.domain.suites import iter_cases, load_suite
+from aifactory.engine.cache import DiskCache
+from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
+from aifactory.engine.runner import RunOptions, run_cases
+from aifactory.engine.summary import SummaryBuilder
+from aifactory.reports.json_report import write_json
+from aifactory.reports.junit import write_junit
+from aifactory.reports.markdown import write_markdown
+from aifactory.reports.spool import SpoolSink
+from aifactory.settings import load_settings
+
+STREAMED_FORMATS = (".jsonl", ".csv")
+
+
+@dataclass(slots=True)
+class RunRequest:
+    """What ``aifactory run`` was asked to do."""
+
+    suite: Path
+    agent: Path
+    concurrency: int | None = None
+    repeat: int = 1
+    budget_usd: float | None = None
+    cache: bool = False
+    timeout: float = 60.0
+    json_path: Path | None = None
+    junit: Path | None = None
+    markdown: Path | None = None
+    quiet: bool = False
+
+
+async def execute(request: RunRequest, *, console: Console) -> RunSummary:
+    """Run the suite and write the asked-for reports; returns the summary."""
+    from aifactory.cli import load_agent_file, progress_bar
+
+    settings = load_settings()
+    spec = load_agent_file(request.agent)
+    cases: Iterable[TestCase]
+    suite_name = request.suite.stem
+    if request.suite.suffix.lower() in STREAMED_FORMATS:
+        # Validate the whole file first (bad input must exit 2 before anything runs),
+        # then stream it again for the run so memory stays flat.
+        total_cases = sum(1 for _ in iter_cases(request.suite))
+        cases = iter_cases(request.suite)
+    else:
+        suite = load_suite(request.suite)
+        for warning in suite.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        suite_name = suite.name or suite_name
+        total_cases = len(suite.test_cases)
+        cases = suite.test_cases
+    total = total_cases * request.repeat
+    sink = SpoolSink()
+    disk_cache = DiskCache(settings.cache_dir) if request.cache else None
+    try:
+        async with engine(settings) as parts:
+            agent = parts.agent(spec)
+            try:
+                runner = parts.case_runner(
+                    spec,
+                    agent,
+                    options=CaseRunnerOptions(timeout_s=request.timeout),
+                    cache=disk_cache,
+                )
+                options = RunOptions(
+                    concurrency=request.concurrency or spec.max_concurrency,
+                    repeat=request.repeat,
+                    budget_usd=request.budget_usd,
+                )
+                summary = await _run_with_progress(
+                    cases, runner, sink, options, spec, total, request.quiet, progress_bar
+                )
+            finally:
+                await agent.aclose()
+        _write_reports(request, sink, summary, suite_name, spec.id or spec.name or "agent")
+    finally:
+        sink.close()
+        if disk_cache is not None:
+            disk_cache.close()
+    return summary
+
+
+async def _run_with_progress(
+    cases: Iterable[TestCase],
+    runner: CaseRunner,
+    sink: SpoolSink,
+    options: RunOptions,
+    spec: AgentSpec,
+    total: int,
+    quiet: bool,
+    progress_bar: Callable[[int], Progress],
+) -> RunSummary:
+    if quiet:
+        return await run_cases(
+            cases, runner, sink, options=options, limiter=rate_limiter(spec), total=total
+        )
+    progress = progress_bar(total)
+    task = progress.add_task("run", total=total or None, rate="—")
+    last = 0.0
+
+    def on_progress(summary: SummaryBuilder) -> None:
+        nonlocal last
+        now = time.monotonic()
+        done = summary.completed
+        if now - last < 0.1 and done != total:
+            return
+        last = now
+        rate = f"{summary.passed / done:.1%}" if done else "—"
+        progress.update(task, completed=done, rate=rate)
+
+    with progress:
+        result = await run_cases(
+            cases,
+            runner,
+            sink,
+            options=options,
+            limiter=rate_limiter(spec),
+            total=total,
+            on_progress=on_progress,
+        )
+        rate = f"{result.pass_rate:.1%}" if result.pass_rate is not None else "—"
+        progress.update(task, completed=result.completed, rate=rate)
+    return result
+
+
+def _write_reports(
+    request: RunRequest, sink: SpoolSink, summary: RunSummary, suite_name: str, agent_name: str
+) -> None:
+    if request.json_path is not None:
+        with request.json_path.open("w", encoding="utf-8") as out:
+            write_json(
+                out, sink.results(), summary, meta={"suite": suite_name, "agent": agent_name}
+            )
+    if request.junit is not None:
+        with request.junit.open("w", encoding="utf-8") as out:
+            write_junit(out, sink.results(), summary, suite_name=suite_name)
+    if request.markdown is not None:
+        with request.markdown.open("w", encoding="utf-8") as out:
+            write_markdown(out, sink.results(), summary, title=suite_name)

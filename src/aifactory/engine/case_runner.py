@@ -1,0 +1,158 @@
+"""Runs one test case: the agent's reply (timeout, retries, cache), the checks, the grade."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aifactory.agents.base import Agent
+from aifactory.domain.checks import BuiltCheck, CheckContext, build_check, run_check
+from aifactory.domain.grading import grade, judge_usage
+from aifactory.domain.models import AgentReply, CheckResult, TestCase, TestResult
+from aifactory.engine.cache import ResponseCache, cache_key
+from aifactory.errors import (
+    AgentError,
+    AgentHTTPError,
+    AgentTimeout,
+    CheckSpecError,
+)
+
+
+@dataclass(slots=True)
+class CaseRunnerOptions:
+    """How each case is run."""
+
+    timeout_s: float = 60.0
+    """Time limit for the agent's reply."""
+    retries: int = 1
+    """Extra attempts after a transient agent failure (timeout, 429, 5xx, dropped connection)."""
+    retry_backoff_s: float = 0.5
+    allow_python: bool = True
+
+
+def _transient(exc: AgentError) -> bool:
+    if isinstance(exc, AgentTimeout):
+        return True
+    if isinstance(exc, AgentHTTPError):
+        return exc.status == 429 or exc.status >= 500
+    return getattr(exc, "transient", False) is True
+
+
+@dataclass(slots=True)
+class CaseRunner:
+    """Runs cases of one agent version."""
+
+    agent: Agent
+    ctx: CheckContext
+    agent_key: str
+    """Identifies the agent version for the response cache."""
+    options: CaseRunnerOptions = field(default_factory=CaseRunnerOptions)
+    cache: ResponseCache | None = None
+
+    def build_checks(self, case: TestCase) -> list[BuiltCheck]:
+        """Validate a case's checks; raises :class:`CheckSpecError`."""
+        return [build_check(spec, allow_python=self.options.allow_python) for spec in case.checks]
+
+    async def reply(self, case: TestCase, repeat_index: int) -> tuple[AgentReply, bool]:
+        """The agent's reply to ``case`` and whether it came from the cache."""
+        key = cache_key(self.agent_key, case, repeat_index) if self.cache is not None else ""
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit, True
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.options.timeout_s):
+                    reply = await self.agent.respond(case, timeout=self.options.timeout_s)
+                break
+            except TimeoutError as exc:
+                error: AgentError = AgentTimeout(
+                    f"The agent did not answer within {self.options.timeout_s:g} s."
+                )
+                error.__cause__ = exc
+            except AgentError as exc:
+                error = exc
+            if attempt >= self.options.retries or not _transient(error):
+                raise error
+            attempt += 1
+            delay = self.options.retry_backoff_s * (2 ** (attempt - 1))
+            await asyncio.sleep(random.uniform(0, delay) + delay / 2)
+        if reply.latency_ms <= 0:
+            reply = reply.model_copy(update={"latency_ms": (time.perf_counter() - started) * 1000})
+        if self.cache is not None:
+            self.cache.set(key, reply)
+        return reply, False
+
+    async def run(
+        self,
+        case: TestCase,
+        *,
+        case_index: int = 0,
+        repeat_index: int = 0,
+        checks: Sequence[BuiltCheck] | None = None,
+    ) -> TestResult:
+        """Run ``case`` and grade it; every failure becomes data in the result, never raised."""
+        base = {
+            "case_index": case_index,
+            "repeat_index": repeat_index,
+            "test_case": case,
+        }
+        try:
+            built = list(checks) if checks is not None else self.build_checks(case)
+        except CheckSpecError as exc:
+            return TestResult(
+                **base,
+                status="error",
+                passed=False,
+                score=0.0,
+                error=f"Invalid check: {exc}",
+                feedback=str(exc),
+                created_at=_now(),
+            )
+        try:
+            reply, cached = await self.reply(case, repeat_index)
+        except AgentError as exc:
+            return TestResult(
+                **base,
+                status="error",
+                passed=False,
+                score=0.0,
+                error=str(exc) or type(exc).__name__,
+                feedback=f"Agent error: {exc}",
+                created_at=_now(),
+            )
+        results: list[CheckResult]
+        if len(built) == 1:
+            results = [await run_check(built[0], reply, case, self.ctx)]
+        else:
+            results = list(
+                await asyncio.gather(*(run_check(b, reply, case, self.ctx) for b in built))
+            )
+        status, passed, score, feedback = grade(case, results)
+        errors = [r.reason for r in results if r.status == "error"]
+        return TestResult(
+            **base,
+            status=status,
+            passed=passed,
+            score=score,
+            feedback=feedback,
+            output=reply.output,
+            checks=results,
+            tool_calls=reply.tool_calls,
+            latency_ms=reply.latency_ms,
+            usage=reply.usage,
+            judge_usage=judge_usage(results),
+            error="; ".join(errors) if errors else None,
+            cached=cached,
+            created_at=_now(),
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,28 @@
+"""The whole run as one JSON document, streamed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import IO, Any
+
+from aifactory.domain.models import RunSummary, TestResult
+
+
+def write_json(
+    out: IO[str], results: Iterable[TestResult], summary: RunSummary, *, meta: dict[str, Any]
+) -> None:
+    """Write ``{"meta", "summary", "results": [...]}`` without holding the results in memory."""
+    out.write('{"meta": ')
+    out.write(json.dumps(meta, default=str))
+    out.write(', "summary": ')
+    out.write(summary.model_dump_json())
+    out.write(', "results": [')
+    first = True
+    for result in results:
+        if not first:
+            out.write(",")
+        out.write("\n")
+        out.write(result.model_dump_json())
+        first = False
+    out.write("\n]}\n")
