@@ -111,13 +111,30 @@ def run(
         quiet=quiet,
     )
     try:
-        summary = asyncio.run(execute(request, console=console))
+        outcome = asyncio.run(execute(request, console=console))
     except (SuiteError, ConfigError, CheckSpecError) as exc:
         raise _bad_input(str(exc)) from None
     except AIFactoryError as exc:
         raise _bad_input(str(exc)) from None
-    print_summary(summary, title=suite.name)
-    raise typer.Exit(verdict(summary, fail_under))
+    print_failures(outcome.failures, more=outcome.summary.failed + outcome.summary.errored)
+    print_summary(outcome.summary, title=outcome.suite_name)
+    raise typer.Exit(verdict(outcome.summary, fail_under))
+
+
+def print_failures(failures: list[tuple[str, str, str]], *, more: int) -> None:
+    """The first failed and errored cases with their reasons."""
+    if not failures:
+        return
+    table = Table(title="Cases that did not pass", show_header=True, header_style="bold")
+    table.add_column("case")
+    table.add_column("status")
+    table.add_column("reason", overflow="fold")
+    for name, status, reason in failures:
+        style = "red" if status == "failed" else "magenta"
+        table.add_row(name, f"[{style}]{status}[/]", reason[:300])
+    out.print(table)
+    if more > len(failures):
+        out.print(f"…and {more - len(failures)} more; write a report with --markdown or --json.")
 
 
 def verdict(summary: RunSummary, fail_under: float | None) -> int:

@@ -24,6 +24,17 @@ from aifactory.reports.spool import SpoolSink
 from aifactory.settings import load_settings
 
 STREAMED_FORMATS = (".jsonl", ".csv")
+FAILURES_SHOWN = 20
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What the command prints after the run."""
+
+    summary: RunSummary
+    suite_name: str
+    failures: list[tuple[str, str, str]]
+    """The first few failed or errored cases: name, status, reason."""
 
 
 @dataclass(slots=True)
@@ -43,7 +54,7 @@ class RunRequest:
     quiet: bool = False
 
 
-async def execute(request: RunRequest, *, console: Console) -> RunSummary:
+async def execute(request: RunRequest, *, console: Console) -> RunOutcome:
     """Run the suite and write the asked-for reports; returns the summary."""
     from aifactory.cli import load_agent_file, progress_bar
 
@@ -87,11 +98,19 @@ async def execute(request: RunRequest, *, console: Console) -> RunSummary:
             finally:
                 await agent.aclose()
         _write_reports(request, sink, summary, suite_name, spec.id or spec.name or "agent")
+        failures: list[tuple[str, str, str]] = []
+        if summary.failed or summary.errored:
+            for result in sink.results():
+                if result.status != "passed":
+                    reason = result.error if result.status == "error" else result.feedback
+                    failures.append((result.test_case.name, result.status, reason or ""))
+                    if len(failures) >= FAILURES_SHOWN:
+                        break
     finally:
         sink.close()
         if disk_cache is not None:
             disk_cache.close()
-    return summary
+    return RunOutcome(summary=summary, suite_name=suite_name, failures=failures)
 
 
 async def _run_with_progress(

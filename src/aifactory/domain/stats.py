@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from aifactory.domain.models import Interval
 
 Z95 = 1.959963984540054
-BOOTSTRAP_MAX_N = 2000
+BOOTSTRAP_MAX_N = 500
 """Above this many values the bootstrap of the mean is replaced by its normal limit."""
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from aifactory.agents.base import Agent
 from aifactory.domain.checks import BuiltCheck, CheckContext, build_check, run_check
 from aifactory.domain.grading import grade, judge_usage
-from aifactory.domain.models import AgentReply, CheckResult, TestCase, TestResult
+from aifactory.domain.models import AgentReply, CheckResult, CheckSpec, TestCase, TestResult
 from aifactory.engine.cache import ResponseCache, cache_key
 from aifactory.errors import (
     AgentError,
@@ -34,6 +34,9 @@ class CaseRunnerOptions:
     allow_python: bool = True
 
 
+_MAX_BUILT = 4096
+
+
 def _transient(exc: AgentError) -> bool:
     if isinstance(exc, AgentTimeout):
         return True
@@ -52,10 +55,24 @@ class CaseRunner:
     """Identifies the agent version for the response cache."""
     options: CaseRunnerOptions = field(default_factory=CaseRunnerOptions)
     cache: ResponseCache | None = None
+    _built: dict[int, tuple[CheckSpec, BuiltCheck]] = field(default_factory=dict)
 
     def build_checks(self, case: TestCase) -> list[BuiltCheck]:
-        """Validate a case's checks; raises :class:`CheckSpecError`."""
-        return [build_check(spec, allow_python=self.options.allow_python) for spec in case.checks]
+        """Validate a case's checks; raises :class:`CheckSpecError`.
+
+        Suites share check specs between cases (defaults, generated cases), so a built check
+        is remembered by the identity of its spec, which the entry keeps alive.
+        """
+        built: list[BuiltCheck] = []
+        for spec in case.checks:
+            hit = self._built.get(id(spec))
+            if hit is None or hit[0] is not spec:
+                if len(self._built) >= _MAX_BUILT:
+                    self._built.clear()
+                hit = (spec, build_check(spec, allow_python=self.options.allow_python))
+                self._built[id(spec)] = hit
+            built.append(hit[1])
+        return built
 
     async def reply(self, case: TestCase, repeat_index: int) -> tuple[AgentReply, bool]:
         """The agent's reply to ``case`` and whether it came from the cache."""
@@ -127,13 +144,7 @@ class CaseRunner:
                 feedback=f"Agent error: {exc}",
                 created_at=_now(),
             )
-        results: list[CheckResult]
-        if len(built) == 1:
-            results = [await run_check(built[0], reply, case, self.ctx)]
-        else:
-            results = list(
-                await asyncio.gather(*(run_check(b, reply, case, self.ctx) for b in built))
-            )
+        results = await self._run_checks(built, reply, case)
         status, passed, score, feedback = grade(case, results)
         errors = [r.reason for r in results if r.status == "error"]
         return TestResult(
@@ -152,6 +163,23 @@ class CaseRunner:
             cached=cached,
             created_at=_now(),
         )
+
+    async def _run_checks(
+        self, built: Sequence[BuiltCheck], reply: AgentReply, case: TestCase
+    ) -> list[CheckResult]:
+        # CPU-only checks run in turn (a task each would cost more than the check);
+        # checks that wait on a judge or a model run together.
+        slow = [i for i, b in enumerate(built) if b.io_bound]
+        if len(slow) <= 1:
+            return [await run_check(b, reply, case, self.ctx) for b in built]
+        results: list[CheckResult | None] = [None] * len(built)
+        gathered = await asyncio.gather(*(run_check(built[i], reply, case, self.ctx) for i in slow))
+        for i, result in zip(slow, gathered, strict=True):
+            results[i] = result
+        for i, b in enumerate(built):
+            if results[i] is None:
+                results[i] = await run_check(b, reply, case, self.ctx)
+        return [r for r in results if r is not None]
 
 
 def _now() -> datetime:

@@ -91,13 +91,16 @@ class CheckType:
     description: str
     parameters: dict[str, str]
     """Parameter name to a readable type and default, for ``aifactory checks``."""
+    io_bound: bool = False
+    """Waits on I/O (a judge, an embedding model): run concurrently with other such checks."""
 
 
 _REGISTRY: dict[str, CheckType] = {}
 _PLUGINS_LOADED = False
+_SNAPSHOT: dict[str, CheckType] | None = None
 
 
-def check(name: str) -> Callable[[CheckFactory], CheckFactory]:
+def check(name: str, *, io_bound: bool = False) -> Callable[[CheckFactory], CheckFactory]:
     """Register a check factory under ``name``.
 
     The factory's keyword parameters are the check's parameters; they are validated with
@@ -117,11 +120,14 @@ def check(name: str) -> Callable[[CheckFactory], CheckFactory]:
             else:
                 params[pname] = f"{annotation} = {param.default!r}"
         doc = (inspect.getdoc(factory) or "").split("\n", 1)[0]
+        global _SNAPSHOT
+        _SNAPSHOT = None
         _REGISTRY[name] = CheckType(
             name=name,
             factory=validate_call(config=ConfigDict(arbitrary_types_allowed=True))(factory),
             description=doc,
             parameters=params,
+            io_bound=io_bound,
         )
         return factory
 
@@ -138,17 +144,20 @@ def _load_plugins() -> None:
 
 
 def registry() -> dict[str, CheckType]:
-    """Every known check type, built-ins and plugins."""
-    import aifactory.domain.checks.deterministic
-    import aifactory.domain.checks.model_graded  # noqa: F401
+    """Every known check type, built-ins and plugins (sorted by name)."""
+    global _SNAPSHOT
+    if _SNAPSHOT is None:
+        import aifactory.domain.checks.deterministic
+        import aifactory.domain.checks.model_graded  # noqa: F401
 
-    _load_plugins()
-    return dict(sorted(_REGISTRY.items()))
+        _load_plugins()
+        _SNAPSHOT = dict(sorted(_REGISTRY.items()))
+    return _SNAPSHOT
 
 
 def resolve_type(type_name: str) -> tuple[CheckType, bool]:
     """Find the check type for ``type_name``; ``not_X`` is ``X`` negated."""
-    known = registry()
+    known = _SNAPSHOT if _SNAPSHOT is not None else registry()
     if type_name in known:
         return known[type_name], False
     if type_name.startswith("not_") and type_name[4:] in known:
@@ -165,6 +174,7 @@ class BuiltCheck:
     spec: CheckSpec
     run: Check
     negate: bool
+    io_bound: bool = False
 
 
 def build_check(spec: CheckSpec, *, allow_python: bool = True) -> BuiltCheck:
@@ -188,7 +198,9 @@ def build_check(spec: CheckSpec, *, allow_python: bool = True) -> BuiltCheck:
         raise
     except (ValueError, TypeError) as exc:
         raise CheckSpecError(f"Check {spec.type!r}: {exc}") from exc
-    return BuiltCheck(spec=spec, run=run, negate=spec.negate != prefix_negated)
+    return BuiltCheck(
+        spec=spec, run=run, negate=spec.negate != prefix_negated, io_bound=check_type.io_bound
+    )
 
 
 async def run_check(
