@@ -1,0 +1,5 @@
+"""``python -m aifactory`` runs the command line."""
+
+from aifactory.cli import main
+
+main()
