@@ -127,7 +127,8 @@ def test_fail_under_accepts_a_partial_pass_rate(tmp_path: Path) -> None:
             "Known types",
         ),
         (
-            "test_cases:\n  - name: x\n    input: y\n    checks: [{type: regex, pattern: '(unclosed'}]\n",
+            "test_cases:\n  - name: x\n    input: y\n"
+            "    checks: [{type: regex, pattern: '(unclosed'}]\n",
             "pattern",
         ),
         ("test_cases: [\n", "suite.yaml"),
