@@ -1,0 +1,280 @@
+"""An agent behind an HTTP endpoint, called through aiohttp behind the SSRF guard.
+
+Per call the agent fills the configured body from the test case, reads ``${env:NAME}`` in the
+URL and headers, checks the host against the :class:`AddressPolicy`, sends the request, follows
+at most three redirects by hand (checking each hop the same way) and reads the answer: the
+agent contract, or the value at ``output_path``.
+
+No request is ever sent to a refused address: the session's connector resolves names through
+:class:`GuardedResolver`, which checks the addresses it returns, so aiohttp connects only to
+addresses that passed the guard (a DNS answer that changes between check and connect cannot
+slip through). Address literals never reach a resolver, so they are checked before the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from aifactory.agents.responses import parse_reply
+from aifactory.agents.ssrf import AddressPolicy, parse_ip_literal
+from aifactory.agents.templating import CaseValues, fill, fill_string, has_placeholders, resolve_env
+from aifactory.domain.agent_config import HTTPAgentConfig
+from aifactory.domain.models import AgentReply, TestCase
+from aifactory.errors import (
+    AgentError,
+    AgentHTTPError,
+    AgentResponseError,
+    AgentTimeout,
+)
+
+MAX_REDIRECTS = 3
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_EXCERPT = 200
+_NUMERIC_FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+
+class GuardedResolver(AbstractResolver):
+    """An aiohttp resolver that returns only addresses the policy allows.
+
+    A name with any refused address raises :class:`BlockedAddressError` through aiohttp, so the
+    connection is never opened.
+    """
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._policy = policy
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Resolve ``host`` and check every address."""
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address.host,
+                port=address.port,
+                family=address.family,
+                proto=0,
+                flags=_NUMERIC_FLAGS,
+            )
+            for address in await self._policy.resolve_checked(host, port, family)
+        ]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def guarded_session(policy: AddressPolicy, *, limit: int = 100) -> aiohttp.ClientSession:
+    """A client session whose connections go only to addresses ``policy`` allows.
+
+    Must be called with an event loop running. ``limit`` bounds open connections; keep-alive
+    reuses them across calls.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=limit,
+        resolver=GuardedResolver(policy),
+        # Every new connection resolves (and checks) again instead of trusting a cached answer.
+        use_dns_cache=False,
+        keepalive_timeout=30.0,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None),
+        trust_env=False,
+        auto_decompress=True,
+    )
+
+
+def _is_guarded(session: aiohttp.ClientSession) -> bool:
+    return isinstance(getattr(session.connector, "_resolver", None), GuardedResolver)
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "********")
+    return text
+
+
+def _display(url: URL) -> str:
+    """A URL for messages: no credentials, no query (either may carry a secret)."""
+    return str(url.with_user(None).with_query(None).with_fragment(None))
+
+
+class HTTPAgent:
+    """Calls an HTTP endpoint for every test case.
+
+    Args:
+        config: URL, method, headers, body template, ``output_path`` and time limit.
+        policy: The SSRF guard's policy.
+        session: A session to share; it should come from :func:`guarded_session`. A session
+            without the guarded resolver still works: then every hostname is resolved and
+            checked before each request (weaker against DNS rebinding). The agent closes only
+            a session it made itself.
+        max_connections: Connection limit of the session the agent makes.
+    """
+
+    def __init__(
+        self,
+        config: HTTPAgentConfig,
+        *,
+        policy: AddressPolicy,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self._config = config
+        self._policy = policy
+        self._session = session
+        self._owns_session = session is None
+        self._max_connections = max_connections
+        self._templated_body = has_placeholders(config.body)
+        self._templated_url = has_placeholders(config.url)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = guarded_session(self._policy, limit=self._max_connections)
+        return self._session
+
+    def _build(self, case: TestCase, secrets: list[str]) -> tuple[URL, dict[str, str], Any]:
+        config = self._config
+        values = CaseValues(case)
+        url_text = config.url
+        if self._templated_url:
+            url_text = str(fill_string(url_text, values, secrets, url=True))
+        try:
+            url = URL(url_text, encoded=False)
+        except ValueError as exc:
+            raise AgentError(
+                f"The agent URL {config.url!r} is not a valid URL once filled in; check it."
+            ) from exc
+        headers = {
+            name: resolve_env(value, secrets, where=f"header {name!r}")
+            for name, value in config.headers.items()
+        }
+        body = fill(config.body, values, secrets) if self._templated_body else config.body
+        return url, headers, body
+
+    async def _check(self, url: URL, session: aiohttp.ClientSession) -> URL:
+        """Check ``url``'s host; return the URL with an address literal in canonical form."""
+        if url.scheme not in ("http", "https") or not url.host:
+            raise AgentResponseError(
+                f"The agent sent the request to {_display(url)!r}, which is not an http(s) URL "
+                "with a host."
+            )
+        host = url.host
+        literal = parse_ip_literal(host)
+        if literal is not None:
+            self._policy.check_ip(host, literal)
+            if literal.version == 4 and host != literal.compressed:
+                # aiohttp refuses legacy spellings (127.1); send the canonical form instead.
+                url = url.with_host(literal.compressed)
+        elif not _is_guarded(session):
+            await self._policy.resolve_checked(host, url.port or 0)
+        return url
+
+    async def respond(self, case: TestCase, *, timeout: float) -> AgentReply:
+        """Send ``case`` to the endpoint and read its answer.
+
+        Raises:
+            AgentTimeout: No full answer within the smaller of ``timeout`` and ``timeout_s``.
+            BlockedAddressError: The host, or a redirect's host, is refused.
+            AgentHTTPError: The endpoint answered a non-2xx status.
+            AgentResponseError: Too many redirects, a body too large, or not understood.
+            AgentError: The endpoint could not be reached or the config cannot be filled.
+        """
+        limit = min(timeout, self._config.timeout_s)
+        secrets: list[str] = []
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(limit):
+                status, raw = await self._exchange(case, secrets)
+        except TimeoutError as exc:
+            raise AgentTimeout(
+                f"The agent at {self._config.url!r} did not answer within {limit:g} s."
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise AgentError(
+                f"The agent at {self._config.url!r} could not be reached: "
+                f"{_redact(f'{type(exc).__name__}: {exc}', secrets)}."
+            ) from exc
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        if not 200 <= status < 300:
+            excerpt = _redact(raw[:_EXCERPT].decode("utf-8", "replace"), secrets)
+            raise AgentHTTPError(
+                f"The agent at {self._config.url!r} answered HTTP {status}: {excerpt!r}.",
+                status=status,
+            )
+        return parse_reply(raw, self._config.output_path, latency_ms=latency_ms)
+
+    async def _exchange(self, case: TestCase, secrets: list[str]) -> tuple[int, bytes]:
+        session = self._get_session()
+        url, headers, body = self._build(case, secrets)
+        method = self._config.method
+        origin = url.origin()
+        for hop in range(MAX_REDIRECTS + 1):
+            url = await self._check(url, session)
+            kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
+            if method != "GET" and body is not None:
+                if isinstance(body, str):
+                    kwargs["data"] = body.encode()
+                else:
+                    kwargs["data"] = json.dumps(body, ensure_ascii=False).encode()
+                    kwargs["headers"] = {"Content-Type": "application/json", **headers}
+            async with session.request(method, url, **kwargs) as response:
+                location = response.headers.get("Location")
+                if response.status not in _REDIRECTS or location is None:
+                    if 200 <= response.status < 300:
+                        return response.status, await _read_capped(response)
+                    return response.status, await response.content.read(_EXCERPT * 4)
+            if hop == MAX_REDIRECTS:
+                break
+            try:
+                url = url.join(URL(location))
+            except ValueError as exc:
+                raise AgentResponseError(
+                    f"The agent redirected to a URL that cannot be read: {location[:100]!r}."
+                ) from exc
+            if response.status == 303 or (response.status in (301, 302) and method != "GET"):
+                method, body = "GET", None
+            if url.origin() != origin:
+                # Configured headers may hold credentials; never hand them to another origin.
+                headers = {}
+        raise AgentResponseError(
+            f"The agent at {self._config.url!r} redirected more than {MAX_REDIRECTS} times; "
+            "point the agent's URL at the final address."
+        )
+
+    async def aclose(self) -> None:
+        """Close the session if the agent made it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    length = response.content_length
+    if length is not None and length > MAX_RESPONSE_BYTES:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> AgentResponseError:
+    return AgentResponseError(
+        f"The agent's answer is larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB; "
+        "answer with less."
+    )

@@ -1,0 +1,131 @@
+"""Fill an http agent's request from a test case: ``{{input}}`` placeholders and ``${env:NAME}``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from aifactory.domain.models import TestCase
+from aifactory.errors import AgentError
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
+_ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+_MISSING = object()
+
+
+def has_placeholders(value: Any) -> bool:
+    """Whether ``value`` (a string, or dicts and lists of them) needs filling at all."""
+    if isinstance(value, str):
+        return "{{" in value or "${env:" in value
+    if isinstance(value, dict):
+        return any(has_placeholders(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_placeholders(v) for v in value)
+    return False
+
+
+def resolve_env(text: str, secrets: list[str] | None = None, *, where: str = "config") -> str:
+    """Replace every ``${env:NAME}`` in ``text`` with the server's environment variable.
+
+    Args:
+        text: The configured string.
+        secrets: When given, every value read is appended, so error messages can redact it.
+        where: What the string is, for the error message (``"header 'Authorization'"``).
+
+    Raises:
+        AgentError: A variable is not set; the message names it, never a value.
+    """
+    if "${env:" not in text:
+        return text
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = os.environ.get(name)
+        if value is None:
+            raise AgentError(
+                f"The agent's {where} reads the environment variable {name}, which is not set "
+                "on the server; set it or change the agent's config."
+            )
+        if secrets is not None and value:
+            secrets.append(value)
+        return value
+
+    return _ENV.sub(substitute, text)
+
+
+class CaseValues:
+    """The values a test case offers to placeholders."""
+
+    __slots__ = ("_case", "_messages")
+
+    def __init__(self, case: TestCase) -> None:
+        self._case = case
+        self._messages: list[dict[str, str]] | None = None
+
+    def lookup(self, name: str) -> Any:
+        """The raw value of placeholder ``name``, or raise :class:`AgentError`."""
+        case = self._case
+        if name == "input":
+            return case.input_text()
+        if name == "messages":
+            if self._messages is None:
+                self._messages = [m.model_dump() for m in case.messages()]
+            return self._messages
+        if name == "expected":
+            return case.expected
+        if name.startswith("vars."):
+            value: Any = case.vars
+            for key in name[5:].split("."):
+                value = value.get(key, _MISSING) if isinstance(value, Mapping) else _MISSING
+                if value is _MISSING:
+                    raise AgentError(
+                        f"The agent's request uses {{{{{name}}}}} but test case {case.name!r} "
+                        f"has no such var; add it to the case's vars."
+                    )
+            return value
+        raise AgentError(
+            f"The agent's request uses the unknown placeholder {{{{{name}}}}}; known ones are "
+            "{{input}}, {{messages}}, {{expected}} and {{vars.NAME}}."
+        )
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def fill_string(text: str, values: CaseValues, secrets: list[str], *, url: bool = False) -> Any:
+    """Fill one string. A string that is exactly one placeholder becomes its raw value.
+
+    With ``url=True`` substituted values are percent-encoded and the result stays a string.
+    """
+    text = resolve_env(text, secrets, where="URL" if url else "body")
+    if "{{" not in text:
+        return text
+    whole = _PLACEHOLDER.fullmatch(text.strip()) if not url else None
+    if whole is not None:
+        return values.lookup(whole.group(1))
+
+    def substitute(match: re.Match[str]) -> str:
+        filled = _as_text(values.lookup(match.group(1)))
+        return quote(filled, safe="") if url else filled
+
+    return _PLACEHOLDER.sub(substitute, text)
+
+
+def fill(value: Any, values: CaseValues, secrets: list[str]) -> Any:
+    """Fill every string inside ``value`` (dicts and lists recursively); keys stay as they are."""
+    if isinstance(value, str):
+        return fill_string(value, values, secrets)
+    if isinstance(value, dict):
+        return {k: fill(v, values, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, values, secrets) for v in value]
+    return value

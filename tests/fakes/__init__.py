@@ -1,0 +1,1 @@
+"""Fakes shared by the test suites: servers that speak real wire protocols, and fixtures."""
