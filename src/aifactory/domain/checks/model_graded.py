@@ -27,7 +27,7 @@ from aifactory.domain.checks.base import (
 from aifactory.domain.checks.similarity import Threshold
 from aifactory.domain.checks.text import Text
 from aifactory.domain.models import AgentReply, TestCase, Usage
-from aifactory.errors import CheckError, JudgeError
+from aifactory.errors import CheckError, CheckSpecError, JudgeError
 
 MAX_SAMPLES = 9
 Samples = Annotated[int, Field(ge=1, le=MAX_SAMPLES)]
@@ -85,7 +85,9 @@ def llm_rubric(
     and the spread (min, max, standard deviation) is reported.
     """
     if not rubric.strip():
-        raise ValueError("parameter 'rubric' must not be empty")
+        raise CheckSpecError(
+            "Check 'llm_rubric': 'rubric' is empty; say what a good answer does.", field="rubric"
+        )
 
     async def run(reply: AgentReply, case: TestCase, ctx: CheckContext) -> Outcome:
         judge = require_judge(ctx, "llm_rubric")
