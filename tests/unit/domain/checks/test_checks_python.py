@@ -37,6 +37,12 @@ USER_CHECKS = textwrap.dedent(
     def returns_text(output, case):
         return "yes"
 
+    def says_nothing(output, case):
+        return {"reason": "hmm"}
+
+    def wordy_score(output, case):
+        return {"score": "high"}
+
     not_a_function = 3
     """
 )
@@ -100,7 +106,12 @@ async def test_a_module_function_is_found_on_the_import_path(
 
 @pytest.mark.parametrize(
     ("function", "words"),
-    [("crashes", "raised KeyError"), ("returns_text", "returned str")],
+    [
+        ("crashes", "raised KeyError"),
+        ("returns_text", "returned str"),
+        ("says_nothing", "without 'score' or 'passed'"),
+        ("wordy_score", "non-numeric 'score'"),
+    ],
 )
 async def test_a_function_that_misbehaves_is_an_error(
     checks_file: Path, function: str, words: str
@@ -126,11 +137,13 @@ def test_python_checks_are_refused_over_the_api(checks_file: Path) -> None:
         ("{dir}/my_checks.py:nothing", "has no function 'nothing'"),
         ("{dir}/my_checks.py:not_a_function", "has no function 'not_a_function'"),
         ("aifactory_no_such_module:f", "importing 'aifactory_no_such_module' failed"),
+        ("{dir}/broken.py:f", "importing .*broken.py' failed: SyntaxError"),
     ],
 )
 def test_a_function_that_cannot_be_found_is_refused_when_built(
     checks_file: Path, reference: str, words: str
 ) -> None:
+    (checks_file.parent / "broken.py").write_text("def f(:\n")
     spec = {"type": "python", "function": reference.format(dir=checks_file.parent)}
 
     with pytest.raises(CheckSpecError, match=words):
