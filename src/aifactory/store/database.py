@@ -1,0 +1,223 @@
+"""The connection to the database: one async engine, read sessions and serialised write sessions.
+
+SQLite (the default) runs in WAL mode with a busy timeout and foreign keys on; it allows one
+writer at a time, so :meth:`Database.write` takes an ``asyncio.Lock`` and opens its transaction
+with ``BEGIN IMMEDIATE`` (a deferred transaction that later writes can fail with "database is
+locked" without waiting). PostgreSQL goes through asyncpg; behind a transaction pooler such as
+Supabase's (``AIFACTORY_DB_PREPARED_STATEMENTS=false``) prepared statements are not cached and get
+unique names, and connections are not pooled here since the pooler pools them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool, StaticPool
+
+from aifactory.errors import ConfigError
+from aifactory.settings import Settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 10
+SQLITE_BEGIN_OPTION = "aifactory_sqlite_begin"
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a database URL, turning ``postgres://`` and ``postgresql://`` into asyncpg URLs.
+
+    Supabase and most hosts hand out ``postgres://…`` strings; SQLAlchemy needs the async driver
+    named. ``sqlite://`` becomes ``sqlite+aiosqlite://``.
+
+    Raises:
+        ConfigError: the URL cannot be parsed or names a backend other than SQLite or PostgreSQL.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError for malformed URLs
+        raise ConfigError(
+            "DATABASE_URL is not a valid database URL; use sqlite+aiosqlite:///path.db "
+            "or postgresql+asyncpg://user:password@host/dbname."
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise ConfigError(
+        f"DATABASE_URL names the backend {backend!r}; only SQLite and PostgreSQL are supported."
+    )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4()}__"
+
+
+def create_engine_for(
+    settings_or_url: Settings | str,
+    *,
+    prepared_statements: bool | None = None,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_MAX_OVERFLOW,
+    echo: bool = False,
+) -> AsyncEngine:
+    """Make the async engine for a settings object or a URL.
+
+    Args:
+        settings_or_url: the service's settings (``DATABASE_URL``), or a URL.
+        prepared_statements: override ``settings.database_prepared_statements``; ``False`` for a
+            PostgreSQL transaction pooler (pgbouncer, Supabase's port 6543).
+        pool_size: connections kept open on PostgreSQL.
+        max_overflow: extra connections PostgreSQL may open under load.
+        echo: log every statement.
+    """
+    if isinstance(settings_or_url, Settings):
+        url = normalize_url(settings_or_url.database)
+        if prepared_statements is None:
+            prepared_statements = settings_or_url.database_prepared_statements
+    else:
+        url = normalize_url(settings_or_url)
+    if prepared_statements is None:
+        prepared_statements = True
+
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, echo=echo)
+    return create_async_engine(
+        url,
+        echo=echo,
+        **postgres_engine_options(
+            prepared_statements=prepared_statements, pool_size=pool_size, max_overflow=max_overflow
+        ),
+    )
+
+
+def postgres_engine_options(
+    *, prepared_statements: bool, pool_size: int, max_overflow: int
+) -> dict[str, Any]:
+    """Keyword arguments of ``create_async_engine`` for PostgreSQL through asyncpg."""
+    if prepared_statements:
+        return {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": max_overflow}
+    # As SQLAlchemy's asyncpg notes advise for pgbouncer in transaction mode: no statement
+    # caches, unique statement names (a server connection is shared between clients), and no
+    # pool of our own, so prepared statements never pile up on a server connection.
+    return {
+        "poolclass": NullPool,
+        "connect_args": {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _unique_statement_name,
+        },
+    }
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
+    in_memory = url.database in (None, "", ":memory:")
+    kwargs: dict[str, Any] = {"echo": echo}
+    if in_memory:
+        # Every connection to ":memory:" is a new empty database: share one.
+        kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    engine = create_async_engine(url, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN is ours (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Database:
+    """The service's database: an async engine plus the session helpers everything else uses.
+
+    Use :meth:`session` to read and :meth:`write` to change data::
+
+        async with db.write() as session:
+            await runs_repo.complete_case(session, result_id, owner, result)
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.backend = engine.dialect.name
+        self._write_lock = asyncio.Lock() if self.backend == "sqlite" else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> Database:
+        """A database for ``settings.database`` (see :func:`create_engine_for` for ``kwargs``)."""
+        return cls(create_engine_for(settings, **kwargs))
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Database:
+        """A database for a URL (see :func:`create_engine_for` for ``kwargs``)."""
+        return cls(create_engine_for(url, **kwargs))
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the backend is SQLite."""
+        return self.backend == "sqlite"
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading; nothing it does is committed."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction, committed on success and rolled back on an exception.
+
+        On SQLite writers in this process take turns (one writer at a time is all SQLite allows),
+        and the transaction starts ``IMMEDIATE`` so it holds the write lock from its first
+        statement. Other processes wait up to the busy timeout.
+        """
+        if self._write_lock is None:
+            async with (
+                AsyncSession(self.engine, expire_on_commit=False) as session,
+                session.begin(),
+            ):
+                yield session
+            return
+        async with self._write_lock, self.engine.connect() as conn:
+            await conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
+                yield session
+
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # any failure means "unreachable" to a health check
+            return False
+        return True
+
+    def pool_status(self) -> dict[str, Any]:
+        """``{"backend", "pool_size", "checked_out"}`` for metrics."""
+        pool: Any = self.engine.pool
+        size = pool.size() if hasattr(pool, "size") else 0
+        checked_out = pool.checkedout() if hasattr(pool, "checkedout") else 0
+        return {"backend": self.backend, "pool_size": size, "checked_out": checked_out}
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

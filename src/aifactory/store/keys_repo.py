@@ -1,0 +1,241 @@
+"""API keys and idempotency keys.
+
+An API key is ``afk_`` plus 43 random URL-safe characters, shown once at creation; only its SHA-256
+hash and a short prefix (for telling keys apart in lists) are stored. A key is found by its hash
+and the hash compared in constant time. Idempotency keys remember, per API key and for 24 hours,
+which run a request body created, so a retried ``POST /test/batch`` answers the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
+
+from aifactory.store._bulk import rowcount
+from aifactory.store.errors import Conflict, NotFound
+from aifactory.store.records import ApiKeyRecord, IdempotencyOutcome, Page
+from aifactory.store.tables import ApiKey, IdempotencyKey, utcnow
+
+KEY_PREFIX = "afk_"
+SCOPES = ("read", "write", "admin")
+IDEMPOTENCY_TTL = timedelta(hours=24)
+_DISPLAY_CHARS = 12
+
+
+def hash_key(plaintext: str) -> str:
+    """The stored form of an API key: its SHA-256 hex digest."""
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def _record(row: ApiKey) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        scopes=tuple(row.scopes.split()),
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _scopes(scopes: Iterable[str]) -> str:
+    chosen = list(dict.fromkeys(scopes))
+    unknown = [s for s in chosen if s not in SCOPES]
+    if unknown or not chosen:
+        raise ValueError(
+            f"API key scopes must be some of {', '.join(SCOPES)}; "
+            f"got {', '.join(chosen) or 'none'}."
+        )
+    return " ".join(chosen)
+
+
+async def create_key(
+    session: AsyncSession, name: str, scopes: Iterable[str] = ("read", "write")
+) -> tuple[ApiKeyRecord, str]:
+    """Make a new API key; returns its record and the plaintext, which is never seen again.
+
+    Raises:
+        ValueError: an unknown scope, or none.
+    """
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    return await _store(session, name, plaintext, _scopes(scopes)), plaintext
+
+
+async def ensure_key(
+    session: AsyncSession, plaintext: str, *, name: str, scopes: Iterable[str]
+) -> ApiKeyRecord:
+    """Store a key given from outside (``AIFACTORY_API_KEYS``) unless it is already stored.
+
+    A revoked key stays revoked: listing it in the environment does not bring it back.
+    """
+    digest = hash_key(plaintext)
+    row = (
+        await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))
+    ).scalar_one_or_none()
+    if row is not None:
+        return _record(row)
+    return await _store(session, name, plaintext, _scopes(scopes))
+
+
+async def _store(session: AsyncSession, name: str, plaintext: str, scopes: str) -> ApiKeyRecord:
+    row = ApiKey(
+        id=str(uuid.uuid4()),
+        name=name,
+        prefix=plaintext[:_DISPLAY_CHARS],
+        key_hash=hash_key(plaintext),
+        scopes=scopes,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return _record(row)
+
+
+async def verify_key(session: AsyncSession, plaintext: str) -> ApiKeyRecord | None:
+    """The key's record when ``plaintext`` is a stored, unrevoked key; else None."""
+    digest = hash_key(plaintext)
+    row = (
+        await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))
+    ).scalar_one_or_none()
+    # The lookup is by an index; the comparison is in constant time all the same, so no timing
+    # difference can tell how much of a guessed hash was right.
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
+        return None
+    if row.revoked_at is not None:
+        return None
+    return _record(row)
+
+
+async def touch_key(session: AsyncSession, key_id: str, *, now: datetime | None = None) -> None:
+    """Record that the key was just used."""
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .values(last_used_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def list_keys(
+    session: AsyncSession, *, include_revoked: bool = True, limit: int = 100, offset: int = 0
+) -> Page[ApiKeyRecord]:
+    """API keys, newest first (records only: no secret, no hash)."""
+    query = select(ApiKey)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    rows = (
+        (await session.execute(query.order_by(ApiKey.created_at.desc(), ApiKey.id))).scalars().all()
+    )
+    items = [_record(r) for r in rows]
+    return Page(items=items[offset : offset + limit], total=len(items), limit=limit, offset=offset)
+
+
+async def revoke_key(session: AsyncSession, key_id: str, *, now: datetime | None = None) -> None:
+    """Revoke the key; it is refused from now on (revoking twice is harmless).
+
+    Raises:
+        NotFound: no such key.
+    """
+    row = await session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound("API key", key_id)
+    if row.revoked_at is None:
+        row.revoked_at = now or utcnow()
+        await session.flush()
+
+
+def _insert_ignoring_conflicts(session: AsyncSession) -> Insert:
+    conflict = ["api_key_id", "key"]
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(IdempotencyKey).on_conflict_do_nothing(index_elements=conflict)
+    return sqlite.insert(IdempotencyKey).on_conflict_do_nothing(index_elements=conflict)
+
+
+async def find_idempotent_run(
+    session: AsyncSession,
+    api_key_id: str,
+    key: str,
+    request_hash: str,
+    *,
+    now: datetime | None = None,
+) -> str | None:
+    """The run an unexpired ``key`` already created, or None.
+
+    Raises:
+        Conflict: the key was used with a different request body (``idempotency_conflict``).
+    """
+    now = now or utcnow()
+    row = await session.get(IdempotencyKey, (api_key_id, key), populate_existing=True)
+    if row is None or row.expires_at <= now:
+        return None
+    if not hmac.compare_digest(row.request_hash, request_hash):
+        raise Conflict(
+            f"The Idempotency-Key {key!r} was already used with a different request body; "
+            "use a new key for a new request.",
+            code="idempotency_conflict",
+        )
+    return row.run_id
+
+
+async def get_or_create_idempotency(
+    session: AsyncSession,
+    api_key_id: str,
+    key: str,
+    request_hash: str,
+    run_id: str,
+    *,
+    now: datetime | None = None,
+) -> IdempotencyOutcome:
+    """Remember that ``key`` made ``run_id``, unless an unexpired use of it is already stored.
+
+    Call it in the transaction that creates the run. When ``created`` is False another request
+    won: answer its ``run_id`` and roll back this transaction's run.
+
+    Raises:
+        Conflict: the key was used with a different request body (``idempotency_conflict``).
+    """
+    now = now or utcnow()
+    existing = await find_idempotent_run(session, api_key_id, key, request_hash, now=now)
+    if existing is not None:
+        return IdempotencyOutcome(run_id=existing, created=False)
+    # An expired use of the key is forgotten, so the key can name a new request.
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.api_key_id == api_key_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.expires_at <= now,
+        )
+    )
+    values = {
+        "api_key_id": api_key_id,
+        "key": key,
+        "request_hash": request_hash,
+        "run_id": run_id,
+        "created_at": now,
+        "expires_at": now + IDEMPOTENCY_TTL,
+    }
+    stmt = _insert_ignoring_conflicts(session)
+    result = await session.execute(stmt.values(**values))
+    if rowcount(result) == 1:
+        return IdempotencyOutcome(run_id=run_id, created=True)
+    # A concurrent request with the same key committed first.
+    winner = await find_idempotent_run(session, api_key_id, key, request_hash, now=now)
+    return IdempotencyOutcome(run_id=winner or run_id, created=winner is None)
+
+
+async def purge_idempotency_keys(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Forget idempotency keys older than 24 hours; returns how many."""
+    result = await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.expires_at <= (now or utcnow()))
+    )
+    return rowcount(result)

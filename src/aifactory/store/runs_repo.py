@@ -1,0 +1,313 @@
+"""Runs: creation with one pending result row per case, status transitions, cancel and resume.
+
+A batch's run and its pending rows are written in the caller's single transaction, in bulk chunks,
+so a 202 is only answered for a run whose every case is safely stored. The counters on the run row
+change in the same transaction as each finished result (see ``results_repo.complete_case``), so
+status polling reads one row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, Iterable
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, exists, func, insert, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aifactory.domain.models import TestCase
+from aifactory.store._bulk import case_to_json, chunked, rowcount, tags_column
+from aifactory.store.errors import NotFound
+from aifactory.store.records import NewRun, Page, RunRecord
+from aifactory.store.tables import RUN_STATUSES, Agent, Result, Run, utcnow
+
+ACTIVE_RUN_STATUSES = ("queued", "running")
+TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled")
+
+_results = cast(Table, Result.__table__)
+
+
+def run_record(run: Run) -> RunRecord:
+    """The record of a run row."""
+    return RunRecord(
+        id=run.id,
+        agent_id=run.agent_id,
+        agent_version=run.agent_version,
+        suite_id=run.suite_id,
+        suite_version=run.suite_version,
+        name=run.name,
+        status=run.status,
+        total=run.total,
+        completed=run.completed,
+        passed=run.passed,
+        failed=run.failed,
+        errored=run.errored,
+        cancelled=run.cancelled,
+        repeat=run.repeat,
+        concurrency=run.concurrency,
+        metadata=dict(run.metadata_ or {}),
+        summary=run.summary,
+        error=run.error,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+async def create_run_with_pending_results(
+    session: AsyncSession,
+    run: NewRun,
+    cases: Iterable[TestCase] | AsyncIterable[TestCase],
+) -> RunRecord:
+    """Create a queued run and one pending result per case and repeat, in bulk.
+
+    ``cases`` may be any (async) iterable, e.g. ``suites_repo.iter_suite_cases``: it is consumed in
+    chunks, so memory stays bounded for 100,000 cases. Everything happens in the caller's
+    transaction: commit it to make the run visible whole.
+
+    Raises:
+        NotFound: the agent does not exist (or was deleted).
+        ValueError: ``repeat`` is below 1.
+    """
+    if run.repeat < 1:
+        raise ValueError("A run's repeat must be at least 1.")
+    agent = await session.get(Agent, run.agent_id)
+    if agent is None or agent.deleted_at is not None:
+        raise NotFound("agent", run.agent_id)
+    run_id = run.id or str(uuid.uuid4())
+    now = utcnow()
+    row = Run(
+        id=run_id,
+        agent_id=run.agent_id,
+        agent_version=run.agent_version,
+        suite_id=run.suite_id,
+        suite_version=run.suite_version,
+        name=run.name,
+        status="queued",
+        total=0,
+        completed=0,
+        passed=0,
+        failed=0,
+        errored=0,
+        cancelled=0,
+        repeat=run.repeat,
+        concurrency=run.concurrency,
+        metadata_=dict(run.metadata),
+        api_key_id=run.api_key_id,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+
+    total = 0
+    case_index = 0
+    async for chunk in chunked(cases):
+        rows: list[dict[str, Any]] = []
+        for case in chunk:
+            data, tags = case_to_json(case), tags_column(case)
+            for repeat_index in range(run.repeat):
+                rows.append(_pending_row(run, run_id, case_index, repeat_index, data, tags, now))
+            case_index += 1
+        await session.execute(insert(_results), rows)
+        total += len(rows)
+    row.total = total
+    await session.flush()
+    return run_record(row)
+
+
+def _pending_row(
+    run: NewRun,
+    run_id: str,
+    case_index: int,
+    repeat_index: int,
+    data: dict[str, Any],
+    tags: str,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "run_id": run_id,
+        "agent_id": run.agent_id,
+        "agent_version": run.agent_version,
+        "case_index": case_index,
+        "repeat_index": repeat_index,
+        "test_case": data,
+        "tags": tags,
+        "status": "pending",
+        "cached": False,
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
+async def _run(session: AsyncSession, run_id: str) -> Run:
+    run = await session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        raise NotFound("run", run_id)
+    return run
+
+
+async def get_run(session: AsyncSession, run_id: str) -> RunRecord:
+    """The run with its counters.
+
+    Raises:
+        NotFound: no such run.
+    """
+    return run_record(await _run(session, run_id))
+
+
+async def list_runs(
+    session: AsyncSession,
+    *,
+    agent_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[RunRecord]:
+    """Runs, newest first, optionally of one agent and/or in one status."""
+    conditions = []
+    if agent_id is not None:
+        conditions.append(Run.agent_id == agent_id)
+    if status is not None:
+        conditions.append(Run.status == status)
+    where = and_(true(), *conditions)
+    total = (await session.execute(select(func.count()).select_from(Run).where(where))).scalar_one()
+    rows = await session.execute(
+        select(Run).where(where).order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset)
+    )
+    items = [run_record(r) for r in rows.scalars()]
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+async def mark_running(session: AsyncSession, run_id: str) -> bool:
+    """Move a queued run to ``running`` and stamp ``started_at``; False if it was not queued."""
+    result = await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "queued")
+        .values(status="running", started_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
+async def set_run_status(
+    session: AsyncSession,
+    run_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    summary: dict[str, Any] | None = None,
+) -> bool:
+    """Move an active run to ``status``; a finished run never changes again.
+
+    Returns:
+        Whether the run changed (False when it had already finished).
+
+    Raises:
+        ValueError: ``status`` is not a run status.
+    """
+    if status not in RUN_STATUSES:
+        raise ValueError(f"Run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}.")
+    now = utcnow()
+    values: dict[str, Any] = {"status": status}
+    if status in TERMINAL_RUN_STATUSES:
+        values["finished_at"] = now
+    if error is not None:
+        values["error"] = error
+    if summary is not None:
+        values["summary"] = summary
+    if status != "queued":
+        values["started_at"] = func.coalesce(Run.started_at, now)
+    result = await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status.in_(ACTIVE_RUN_STATUSES))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
+async def set_summary(session: AsyncSession, run_id: str, summary: dict[str, Any]) -> None:
+    """Store the run's summary (aggregates the engine computes when it finishes)."""
+    await session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(summary=summary)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def request_cancel(session: AsyncSession, run_id: str) -> bool:
+    """Cancel the run: its pending and in-flight cases become ``cancelled`` in one statement.
+
+    A worker still running a cancelled case finds out when ``complete_case`` answers False, and
+    nothing it finishes is recorded.
+
+    Returns:
+        Whether the run was active and is now cancelled.
+
+    Raises:
+        NotFound: no such run.
+    """
+    run = await _run(session, run_id)
+    if run.status not in ACTIVE_RUN_STATUSES:
+        return False
+    now = utcnow()
+    result = await session.execute(
+        update(_results)
+        .where(_results.c.run_id == run_id, _results.c.status.in_(("pending", "running")))
+        .values(status="cancelled", lease_owner=None, lease_expires_at=None)
+    )
+    cancelled = rowcount(result)
+    changed = await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status.in_(ACTIVE_RUN_STATUSES))
+        .values(status="cancelled", finished_at=now, cancelled=Run.cancelled + cancelled)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(changed) == 1
+
+
+async def finish_run_if_done(session: AsyncSession, run_id: str) -> bool:
+    """Mark the run ``completed`` when no case is pending or running (a cancelled run stays so).
+
+    Returns:
+        Whether this call completed the run.
+    """
+    unfinished = exists().where(
+        _results.c.run_id == run_id, _results.c.status.in_(("pending", "running"))
+    )
+    now = utcnow()
+    result = await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status.in_(ACTIVE_RUN_STATUSES), ~unfinished)
+        .values(status="completed", finished_at=now, started_at=func.coalesce(Run.started_at, now))
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
+async def runs_in_flight(session: AsyncSession, *, limit: int = 1000) -> list[RunRecord]:
+    """Queued and running runs, oldest first: what a restarted service resumes."""
+    rows = await session.execute(
+        select(Run)
+        .where(Run.status.in_(ACTIVE_RUN_STATUSES))
+        .order_by(Run.created_at, Run.id)
+        .limit(limit)
+    )
+    return [run_record(r) for r in rows.scalars()]
+
+
+async def run_status_counts(session: AsyncSession) -> dict[str, int]:
+    """How many runs are in each status (every status present, zero when none)."""
+    rows = await session.execute(select(Run.status, func.count()).group_by(Run.status))
+    counts = dict.fromkeys(RUN_STATUSES, 0)
+    counts.update({status: int(n) for status, n in rows})
+    return counts
+
+
+async def cases_executed_total(session: AsyncSession) -> int:
+    """Finished results over every agent, from the per-agent counters (no scan of results)."""
+    total = (await session.execute(select(func.sum(Agent.results_count)))).scalar_one()
+    return int(total or 0)

@@ -1,0 +1,283 @@
+"""The database schema: typed declarative tables that work the same on SQLite and PostgreSQL.
+
+Portable choices: ids are 36-character UUID strings (agents and suites take client ids), JSON is
+``JSON`` with ``JSONB`` on PostgreSQL, and datetimes are timezone-aware UTC on both backends
+(:class:`UTCDateTime` restores the zone SQLite drops).
+
+The indexes serve the hot queries: an agent's finished results newest first (a partial index that
+leaves pending rows out), a run's results by status, claiming a run's pending cases, expired
+leases, and runs by agent, status and creation time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+RESULT_STATUSES = ("pending", "running", "passed", "failed", "error", "cancelled")
+FINISHED_STATUSES = ("passed", "failed", "error")
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+VERSION_STATES = ("active", "candidate", "proposed", "archived")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite has no zones: values are stored as UTC wall time and read back with ``UTC`` attached.
+    Naive datetimes are refused so a local time can never be stored by mistake.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("Datetimes stored in the database must be timezone-aware (UTC).")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations name constraints the same way."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Agent(Base):
+    """An agent under test; its behaviour lives in its versions."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    results_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """Finished results of every version; kept so the history's total is O(1)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AgentVersion(Base):
+    """One configuration of an agent; results point at the version that produced them."""
+
+    __tablename__ = "agent_versions"
+
+    agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    max_concurrency: Mapped[int] = mapped_column(Integer, default=8)
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="active")
+    parent_version: Mapped[int | None] = mapped_column(Integer)
+    rationale: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Suite(Base):
+    """A named set of test cases; replacing its cases makes a new version."""
+
+    __tablename__ = "suites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    case_count: Mapped[int] = mapped_column(Integer, default=0)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SuiteCase(Base):
+    """One test case of one version of a suite."""
+
+    __tablename__ = "suite_cases"
+
+    suite_id: Mapped[str] = mapped_column(
+        ForeignKey("suites.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    test_case: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class Run(Base):
+    """A batch (or a single case) executed against one agent version.
+
+    The counters are updated in the same transaction as each finished result, so polling a run's
+    status reads one row.
+    """
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
+    agent_version: Mapped[int] = mapped_column(Integer)
+    suite_id: Mapped[str | None] = mapped_column(String(64))
+    suite_version: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    passed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    errored: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    repeat: Mapped[int] = mapped_column(Integer, default=1)
+    concurrency: Mapped[int | None] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[str | None] = mapped_column(Text)
+    api_key_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Result(Base):
+    """One case (and repeat) of a run: pending until a worker claims it, then its outcome."""
+
+    __tablename__ = "results"
+    __table_args__ = (
+        UniqueConstraint("run_id", "case_index", "repeat_index"),
+        Index("ix_results_run_status", "run_id", "status", "case_index", "repeat_index"),
+        Index(
+            "ix_results_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(String(64))
+    agent_version: Mapped[int] = mapped_column(Integer)
+    case_index: Mapped[int] = mapped_column(Integer)
+    repeat_index: Mapped[int] = mapped_column(Integer, default=0)
+    test_case: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    tags: Mapped[str] = mapped_column(Text, default="")
+    """The case's tags as ``,a,b,`` so ``LIKE '%,a,%'`` filters on every backend."""
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(Float)
+    feedback: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    checks: Mapped[list[Any] | None] = mapped_column(JSONType)
+    tool_calls: Mapped[list[Any] | None] = mapped_column(JSONType)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    judge_input_tokens: Mapped[int | None] = mapped_column(Integer)
+    judge_output_tokens: Mapped[int | None] = mapped_column(Integer)
+    judge_cost_usd: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# Indexes in descending order need the column objects, so they follow their classes.
+Index("ix_runs_agent_created", Run.agent_id, Run.created_at.desc())
+Index("ix_runs_status_created", Run.status, Run.created_at.desc())
+Index("ix_runs_created", Run.created_at.desc())
+Index(
+    "ix_results_agent_finished",
+    Result.agent_id,
+    Result.finished_at.desc(),
+    Result.id.desc(),
+    postgresql_where=Result.finished_at.is_not(None),
+    sqlite_where=Result.finished_at.is_not(None),
+)
+
+
+class ApiKey(Base):
+    """An API key, stored only as its SHA-256 hash and a short prefix for display."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(100))
+    """Space-separated scopes: ``read``, ``write``, ``admin``."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` seen from one API key, with the body it came with (24 h)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires", "expires_at"),)
+
+    api_key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Lock(Base):
+    """A named lease held by one process (e.g. the reconciler's leader) until it expires."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column()
