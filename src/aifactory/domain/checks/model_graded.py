@@ -73,7 +73,7 @@ def _total_usage(verdicts: list[JudgeVerdict]) -> Usage:
     return total
 
 
-@check("llm_rubric")
+@check("llm_rubric", io_bound=True)
 def llm_rubric(
     rubric: Text,
     threshold: Threshold = 0.5,
@@ -140,7 +140,7 @@ def llm_rubric(
     return run
 
 
-@check("factuality")
+@check("factuality", io_bound=True)
 def factuality(value: Text | None = None) -> Check:
     """A judge decides whether the output agrees with ``value`` (default: ``expected``)."""
 

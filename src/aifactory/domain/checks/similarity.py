@@ -61,7 +61,7 @@ def cosine(a: list[float], b: list[float]) -> float:
     return dot / norm if norm else 0.0
 
 
-@check("semantic_similarity")
+@check("semantic_similarity", io_bound=True)
 def semantic_similarity(value: Text | None = None, threshold: Threshold = 0.8) -> Check:
     """Meaning similarity to ``value`` (default: ``expected``) reaches ``threshold``.
 
