@@ -25,13 +25,13 @@ def make_result(case: TestCase, status: str = "passed", *, output: str = "ok") -
     passed = status == "passed"
     return TestResult(
         test_case=case,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         passed=passed,
         score=1.0 if passed else 0.0,
         output=output,
         feedback="" if passed else "did not contain 'ok'",
         checks=[
-            CheckResult(type="contains", status=status, passed=passed, score=1.0 if passed else 0.0)  # type: ignore[arg-type]
+            CheckResult(type="contains", status=status, passed=passed, score=1.0 if passed else 0.0)
         ],
         latency_ms=12.5,
         usage=Usage(input_tokens=10, output_tokens=5, cost_usd=0.001),

@@ -8,19 +8,20 @@ status polling reads one row.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterable, Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, func, insert, select, true, update
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestCase
 from aifactory.store._bulk import case_to_json, chunked, rowcount, tags_column
 from aifactory.store.errors import NotFound
 from aifactory.store.records import NewRun, Page, RunRecord
-from aifactory.store.tables import RUN_STATUSES, Agent, Result, Run, utcnow
+from aifactory.store.tables import RUN_STATUSES, Agent, Result, Run, UTCDateTime, utcnow
 
 ACTIVE_RUN_STATUSES = ("queued", "running")
 TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled")
@@ -102,43 +103,112 @@ async def create_run_with_pending_results(
 
     total = 0
     case_index = 0
+    insert_rows = (
+        _unnest_insert if session.get_bind().dialect.name == "postgresql" else _bulk_insert
+    )
     async for chunk in chunked(cases):
-        rows: list[dict[str, Any]] = []
+        pending = _Pending()
         for case in chunk:
             data, tags = case_to_json(case), tags_column(case)
             for repeat_index in range(run.repeat):
-                rows.append(_pending_row(run, run_id, case_index, repeat_index, data, tags, now))
+                pending.add(case_index, repeat_index, data, tags)
             case_index += 1
-        await session.execute(insert(_results), rows)
-        total += len(rows)
+        await insert_rows(session, run, run_id, now, pending)
+        total += len(pending.ids)
     row.total = total
     await session.flush()
     return run_record(row)
 
 
-def _pending_row(
-    run: NewRun,
-    run_id: str,
-    case_index: int,
-    repeat_index: int,
-    data: dict[str, Any],
-    tags: str,
-    now: datetime,
-) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "run_id": run_id,
-        "agent_id": run.agent_id,
-        "agent_version": run.agent_version,
-        "case_index": case_index,
-        "repeat_index": repeat_index,
-        "test_case": data,
-        "tags": tags,
-        "status": "pending",
-        "cached": False,
-        "attempts": 0,
-        "created_at": now,
-    }
+class _Pending:
+    """A chunk of pending rows, column by column."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.case_indexes: list[int] = []
+        self.repeat_indexes: list[int] = []
+        self.test_cases: list[dict[str, Any]] = []
+        self.tags: list[str] = []
+
+    def add(self, case_index: int, repeat_index: int, data: dict[str, Any], tags: str) -> None:
+        self.ids.append(str(uuid.uuid4()))
+        self.case_indexes.append(case_index)
+        self.repeat_indexes.append(repeat_index)
+        self.test_cases.append(data)
+        self.tags.append(tags)
+
+
+async def _bulk_insert(
+    session: AsyncSession, run: NewRun, run_id: str, now: datetime, pending: _Pending
+) -> None:
+    rows = [
+        {
+            "id": result_id,
+            "run_id": run_id,
+            "agent_id": run.agent_id,
+            "agent_version": run.agent_version,
+            "case_index": case_index,
+            "repeat_index": repeat_index,
+            "test_case": data,
+            "tags": tags,
+            "status": "pending",
+            "cached": False,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for result_id, case_index, repeat_index, data, tags in zip(
+            pending.ids,
+            pending.case_indexes,
+            pending.repeat_indexes,
+            pending.test_cases,
+            pending.tags,
+            strict=True,
+        )
+    ]
+    await session.execute(insert(_results), rows)
+
+
+_UNNEST_INSERT = text(
+    """
+    INSERT INTO results (id, run_id, agent_id, agent_version, case_index, repeat_index,
+                         test_case, tags, status, cached, attempts, created_at)
+    SELECT u.id, :run_id, :agent_id, :agent_version, u.case_index, u.repeat_index,
+           u.test_case::jsonb, u.tags, 'pending', false, 0, :now
+    FROM unnest(CAST(:ids AS text[]), CAST(:case_indexes AS integer[]),
+                CAST(:repeat_indexes AS integer[]), CAST(:test_cases AS text[]),
+                CAST(:tags AS text[])) AS u(id, case_index, repeat_index, test_case, tags)
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+async def _unnest_insert(
+    session: AsyncSession, run: NewRun, run_id: str, now: datetime, pending: _Pending
+) -> None:
+    # One statement whose parameters are whole columns: PostgreSQL parses and plans it once per
+    # chunk instead of once per row, several times faster than executemany, and unlike COPY it
+    # needs no named prepared statement, so it works behind a transaction pooler too.
+    encoded: dict[int, str] = {}
+    test_cases = []
+    for data in pending.test_cases:
+        # Repeats share one dict: encode it once.
+        text_form = encoded.get(id(data))
+        if text_form is None:
+            text_form = encoded[id(data)] = json.dumps(data, separators=(",", ":"))
+        test_cases.append(text_form)
+    await session.execute(
+        _UNNEST_INSERT,
+        {
+            "run_id": run_id,
+            "agent_id": run.agent_id,
+            "agent_version": run.agent_version,
+            "now": now,
+            "ids": pending.ids,
+            "case_indexes": pending.case_indexes,
+            "repeat_indexes": pending.repeat_indexes,
+            "test_cases": test_cases,
+            "tags": pending.tags,
+        },
+    )
 
 
 async def _run(session: AsyncSession, run_id: str) -> Run:
