@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
     cors_origins: str = Field(default="", validation_alias="AIFACTORY_CORS_ORIGINS")
+    rate_limit_per_minute: int = Field(
+        default=120_000, ge=0, validation_alias="AIFACTORY_RATE_LIMIT_PER_MINUTE"
+    )
+    """Requests per minute per API key and process; 0 turns the limit off."""
+    shutdown_grace_s: float = Field(
+        default=10.0, ge=0, validation_alias="AIFACTORY_SHUTDOWN_GRACE_S"
+    )
+    case_timeout_s: float = Field(default=120.0, gt=0, validation_alias="AIFACTORY_CASE_TIMEOUT_S")
 
     @model_validator(mode="after")
     def _database_fallback(self) -> Settings:

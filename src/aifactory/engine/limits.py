@@ -36,6 +36,14 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
         self._updated = now
 
+    def try_acquire(self) -> float:
+        """Take a token now if there is one (0.0), else the seconds until there will be."""
+        self._refill()
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate_per_s
+
     async def acquire(self) -> None:
         async with self._lock:
             self._refill()

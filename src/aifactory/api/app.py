@@ -1,0 +1,143 @@
+"""``create_app(settings)``: the FastAPI application, its middleware and its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.routing import APIRoute
+
+from aifactory import __version__
+from aifactory.agents.ssrf import AddressPolicy
+from aifactory.api.auth import Authenticator
+from aifactory.api.deps import Services
+from aifactory.api.errors import install_error_handlers
+from aifactory.api.metrics import Metrics
+from aifactory.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from aifactory.api.routes import agents, keys, operations, runs, suites, tests
+from aifactory.bootstrap import engine
+from aifactory.service.agents import AgentService
+from aifactory.service.keys import KeyService
+from aifactory.service.runs import RunService
+from aifactory.service.suites import SuiteService
+from aifactory.settings import Settings
+from aifactory.store import keys_repo, migrate
+from aifactory.store.database import Database
+
+log = logging.getLogger("aifactory.api")
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.operation_id or route.name
+
+
+async def bootstrap_keys(db: Database, settings: Settings) -> int:
+    """Store the keys of ``AIFACTORY_API_KEYS`` (admin scope) unless already stored."""
+    if not settings.api_keys:
+        return 0
+    count = 0
+    async with db.write() as session:
+        for index, plaintext in enumerate(k.strip() for k in settings.api_keys.split(",")):
+            if plaintext:
+                await keys_repo.ensure_key(
+                    session, plaintext, name=f"bootstrap-{index + 1}", scopes=("admin",)
+                )
+                count += 1
+    return count
+
+
+def create_app(
+    settings: Settings,
+    *,
+    migrate_on_start: bool = True,
+    on_ready: Callable[[Services], Any] | None = None,
+) -> FastAPI:
+    """The v1 API for ``settings``.
+
+    Args:
+        settings: Everything configurable; built by :func:`aifactory.settings.load_settings`.
+        migrate_on_start: Bring the database schema to the newest revision first.
+        on_ready: Called with the services once they are up (the embedded server seeds its demo
+            agent and suite here).
+    """
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from aifactory.queue.base import make_queue
+
+        db = Database.from_settings(settings)
+        if migrate_on_start:
+            await migrate.upgrade(db.engine)
+        await bootstrap_keys(db, settings)
+        policy = AddressPolicy(settings.allowed_hosts())
+        async with engine(settings) as parts:
+            queue = make_queue(settings, db, parts)
+            auth = Authenticator(
+                db,
+                enabled=settings.auth == "required",
+                rate_per_minute=settings.rate_limit_per_minute,
+            )
+            run_service = RunService(
+                db, parts, queue, policy, case_timeout_s=settings.case_timeout_s
+            )
+            services = Services(
+                settings=settings,
+                db=db,
+                auth=auth,
+                metrics=metrics,
+                agents=AgentService(db, policy),
+                suites=SuiteService(db, max_bytes=settings.max_body_bytes),
+                runs=run_service,
+                keys=KeyService(db, auth),
+                queue_info={"backend": "inprocess" if settings.queue_url is None else "remote"},
+            )
+            app.state.services = services
+            await queue.start()
+            try:
+                if on_ready is not None:
+                    outcome = on_ready(services)
+                    if hasattr(outcome, "__await__"):
+                        await outcome
+                yield
+            finally:
+                await queue.stop(grace_s=settings.shutdown_grace_s)
+                await run_service.aclose()
+                await db.dispose()
+
+    app = FastAPI(
+        title="AI Factory Testing",
+        version=__version__,
+        description="Run test cases against AI agents, score them, and compare runs.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    install_error_handlers(app)
+    for router in (
+        operations.router,
+        tests.router,
+        agents.router,
+        suites.router,
+        runs.router,
+        keys.router,
+    ):
+        app.include_router(router)
+
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, observe=metrics.observe)
+    return app

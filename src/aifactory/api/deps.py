@@ -1,0 +1,62 @@
+"""Dependencies of the routes: the services, the caller and the scope they need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from aifactory.api.auth import Authenticator, Principal
+from aifactory.api.metrics import Metrics
+from aifactory.service.agents import AgentService
+from aifactory.service.keys import KeyService
+from aifactory.service.runs import RunService
+from aifactory.service.suites import SuiteService
+from aifactory.settings import Settings
+from aifactory.store.database import Database
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything the routes call, built once per app by the composition root."""
+
+    settings: Settings
+    db: Database
+    auth: Authenticator
+    metrics: Metrics
+    agents: AgentService
+    suites: SuiteService
+    runs: RunService
+    keys: KeyService
+    queue_info: dict[str, object]
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _scoped(scope: str):  # type: ignore[no-untyped-def]
+    async def dependency(
+        request: Request,
+        services: ServicesDep,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> Principal:
+        principal = await services.auth.authenticate(authorization)
+        services.auth.require(principal, scope)
+        await services.auth.throttle(principal)
+        request.state.principal = principal
+        return principal
+
+    return dependency
+
+
+ReadKey = Annotated[Principal, Depends(_scoped("read"))]
+WriteKey = Annotated[Principal, Depends(_scoped("write"))]
+AdminKey = Annotated[Principal, Depends(_scoped("admin"))]
+
+__all__ = ["AdminKey", "Authenticator", "ReadKey", "Services", "ServicesDep", "WriteKey"]

@@ -1,0 +1,76 @@
+"""Agents, their versions and their history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
+from aifactory.api.schemas import AgentPatch, AgentPublic, AgentVersionPublic, Page
+from aifactory.domain.models import AgentSpec, TestResult
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+
+
+@router.post("", response_model=AgentPublic, status_code=201, operation_id="createAgent")
+async def create_agent(body: AgentSpec, services: ServicesDep, _: WriteKey) -> AgentPublic:
+    """Register an agent (version 1); a taken id is a 409."""
+    return await services.agents.create(body)
+
+
+@router.get("", response_model=Page[AgentPublic], operation_id="listAgents")
+async def list_agents(
+    services: ServicesDep,
+    _: ReadKey,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[AgentPublic]:
+    return await services.agents.list(limit=limit, offset=offset)
+
+
+@router.get("/{agent_id}", response_model=AgentPublic, operation_id="getAgent")
+async def get_agent(agent_id: str, services: ServicesDep, _: ReadKey) -> AgentPublic:
+    return await services.agents.get(agent_id)
+
+
+@router.patch("/{agent_id}", response_model=AgentPublic, operation_id="updateAgent")
+async def update_agent(
+    agent_id: str, body: AgentPatch, services: ServicesDep, _: WriteKey
+) -> AgentPublic:
+    """Change an agent; a new config makes version n+1 (``********`` keeps a stored secret)."""
+    return await services.agents.update(agent_id, body)
+
+
+@router.delete("/{agent_id}", status_code=204, operation_id="deleteAgent", response_class=Response)
+async def delete_agent(agent_id: str, services: ServicesDep, _: WriteKey) -> Response:
+    """Retire an agent; its runs and results stay readable."""
+    await services.agents.delete(agent_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{agent_id}/versions",
+    response_model=Page[AgentVersionPublic],
+    operation_id="listAgentVersions",
+)
+async def list_versions(
+    agent_id: str,
+    services: ServicesDep,
+    _: ReadKey,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[AgentVersionPublic]:
+    return await services.agents.versions(agent_id, limit=limit, offset=offset)
+
+
+@router.get("/{agent_id}/results", response_model=Page[TestResult], operation_id="listAgentResults")
+async def agent_results(
+    agent_id: str,
+    services: ServicesDep,
+    _: ReadKey,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[TestResult]:
+    """The agent's finished results over all versions, newest first."""
+    return await services.runs.agent_results(agent_id, limit=limit, offset=offset)

@@ -1,0 +1,34 @@
+"""API keys (admin scope)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from aifactory.api.deps import AdminKey, ServicesDep
+from aifactory.api.schemas import KeyCreate, KeyCreated, KeyPublic, Page
+
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+
+
+@router.post("", response_model=KeyCreated, status_code=201, operation_id="createKey")
+async def create_key(body: KeyCreate, services: ServicesDep, _: AdminKey) -> KeyCreated:
+    """Make a key; its secret is in this answer only."""
+    return await services.keys.create(body)
+
+
+@router.get("", response_model=Page[KeyPublic], operation_id="listKeys")
+async def list_keys(
+    services: ServicesDep,
+    _: AdminKey,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[KeyPublic]:
+    return await services.keys.list(limit=limit, offset=offset)
+
+
+@router.delete("/{key_id}", status_code=204, operation_id="revokeKey", response_class=Response)
+async def revoke_key(key_id: str, services: ServicesDep, _: AdminKey) -> Response:
+    await services.keys.revoke(key_id)
+    return Response(status_code=204)

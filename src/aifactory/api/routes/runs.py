@@ -1,0 +1,51 @@
+"""Runs: list, results with filters, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
+from aifactory.api.schemas import Page, RunPublic, RunStatusName
+from aifactory.domain.models import TestResult
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+
+@router.get("", response_model=Page[RunPublic], operation_id="listRuns")
+async def list_runs(
+    services: ServicesDep,
+    _: ReadKey,
+    agent_id: str | None = None,
+    status: RunStatusName | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[RunPublic]:
+    """Runs, newest first, optionally of one agent and/or status."""
+    return await services.runs.list(agent_id=agent_id, status=status, limit=limit, offset=offset)
+
+
+@router.get("/{run_id}", response_model=RunPublic, operation_id="getRun")
+async def get_run(run_id: str, services: ServicesDep, _: ReadKey) -> RunPublic:
+    return await services.runs.get(run_id)
+
+
+@router.get("/{run_id}/results", response_model=Page[TestResult], operation_id="listRunResults")
+async def run_results(
+    run_id: str,
+    services: ServicesDep,
+    _: ReadKey,
+    status: Literal["passed", "failed", "error"] | None = None,
+    tag: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[TestResult]:
+    """A run's finished results in case order, filtered by status and/or tag."""
+    return await services.runs.results(run_id, status=status, tag=tag, limit=limit, offset=offset)
+
+
+@router.post("/{run_id}/cancel", response_model=RunPublic, operation_id="cancelRun")
+async def cancel_run(run_id: str, services: ServicesDep, _: WriteKey) -> RunPublic:
+    """Stop a run: queued cases are cancelled, in-flight ones are stopped."""
+    return await services.runs.cancel(run_id)

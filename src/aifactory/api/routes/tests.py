@@ -1,0 +1,47 @@
+"""The seed endpoints for running tests: one case now, a batch in the background, its status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
+from aifactory.api.schemas import BatchAccepted, BatchRequest, RunStatusPublic, TestRunRequest
+from aifactory.domain.models import TestResult
+
+router = APIRouter(prefix="/api/v1/test", tags=["tests"])
+
+
+@router.post("/run", response_model=TestResult, operation_id="runTest")
+async def run_test(body: TestRunRequest, services: ServicesDep, _: WriteKey) -> TestResult:
+    """Run one case against an agent now and answer its result."""
+    return await services.runs.run_one(body)
+
+
+@router.post("/batch", response_model=BatchAccepted, status_code=202, operation_id="submitBatch")
+async def submit_batch(
+    body: BatchRequest,
+    services: ServicesDep,
+    key: WriteKey,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> BatchAccepted:
+    """Queue cases (inline or a suite's) to run in the background; answers at once."""
+    accepted = await services.runs.submit(
+        body, api_key_id=key.key_id, idempotency_key=idempotency_key
+    )
+    response.headers["Location"] = accepted.status_url
+    return accepted
+
+
+@router.get("/status/{run_id}", response_model=RunStatusPublic, operation_id="getRunStatus")
+async def run_status(
+    run_id: str,
+    services: ServicesDep,
+    _: ReadKey,
+    results_limit: Annotated[int, Query(ge=0, le=1000)] = 50,
+    results_offset: Annotated[int, Query(ge=0)] = 0,
+) -> RunStatusPublic:
+    """A run's progress, counters, summary and a first page of its results."""
+    return await services.runs.status(run_id, limit=results_limit, offset=results_offset)

@@ -1,0 +1,260 @@
+"""The HTTP shapes of the v1 API (``XCreate`` in, ``XPublic`` out, ``XsPublic`` for lists)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aifactory.domain.models import (
+    ID_PATTERN,
+    AgentKind,
+    AgentSpec,
+    CheckSpec,
+    TestCase,
+    TestResult,
+)
+
+T = TypeVar("T")
+
+Scope = Literal["read", "write", "admin"]
+DEFAULT_SCOPES: tuple[Scope, ...] = ("read", "write")
+RunStatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
+
+
+class Page(BaseModel, Generic[T]):
+    """Every list answers this shape."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# Agents ------------------------------------------------------------------------------------
+
+
+class AgentPatch(BaseModel):
+    """Fields to change; a change of kind, config or limits makes a new version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    kind: AgentKind | None = None
+    config: dict[str, Any] | None = None
+    max_concurrency: int | None = Field(default=None, ge=1, le=1000)
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+
+
+class AgentPublic(BaseModel):
+    """An agent's current version; secrets in its config read ``********``."""
+
+    id: str
+    name: str | None
+    kind: AgentKind
+    config: dict[str, Any]
+    max_concurrency: int
+    rate_limit_per_minute: int | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentVersionPublic(BaseModel):
+    """One version of an agent."""
+
+    agent_id: str
+    version: int
+    state: str
+    kind: AgentKind
+    config: dict[str, Any]
+    max_concurrency: int
+    rate_limit_per_minute: int | None
+    parent_version: int | None
+    rationale: str | None
+    created_at: datetime
+
+
+# Suites ------------------------------------------------------------------------------------
+
+
+class SuiteDefaultsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checks: list[CheckSpec] = Field(default_factory=list)
+
+
+class SuiteCreate(BaseModel):
+    """A suite sent as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    defaults: SuiteDefaultsIn = Field(default_factory=SuiteDefaultsIn)
+    test_cases: list[TestCase] = Field(min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class SuitePublic(BaseModel):
+    """A suite, with a page of its cases when read alone."""
+
+    id: str
+    name: str
+    description: str | None
+    version: int
+    case_count: int
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    warnings: list[str] = Field(default_factory=list)
+    test_cases: list[TestCase] | None = None
+
+
+# Runs --------------------------------------------------------------------------------------
+
+
+class TestRunRequest(BaseModel):
+    """``POST /api/v1/test/run``: one case against a stored or an inline agent."""
+
+    __test__ = False
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str | None = None
+    agent: AgentSpec | None = None
+    test_case: TestCase
+
+    @model_validator(mode="after")
+    def _one_agent(self) -> TestRunRequest:
+        if (self.agent_id is None) == (self.agent is None):
+            raise ValueError("give exactly one of agent_id or agent")
+        return self
+
+
+class BatchRequest(BaseModel):
+    """``POST /api/v1/test/batch``: cases inline or a stored suite, run in the background."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str
+    test_cases: list[TestCase] | None = Field(default=None, min_length=1)
+    suite_id: str | None = None
+    name: str | None = Field(default=None, max_length=200)
+    concurrency: int | None = Field(default=None, ge=1, le=1000)
+    repeat: int = Field(default=1, ge=1, le=100)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BatchRequest:
+        if (self.test_cases is None) == (self.suite_id is None):
+            raise ValueError("give exactly one of test_cases or suite_id")
+        return self
+
+
+class BatchAccepted(BaseModel):
+    run_id: str
+    status: RunStatusName
+    total: int
+    status_url: str
+
+
+class RunPublic(BaseModel):
+    """A run's state and counters; ``completed + remaining == total``."""
+
+    run_id: str
+    agent_id: str
+    agent_version: int
+    suite_id: str | None
+    name: str | None
+    status: RunStatusName
+    total: int
+    completed: int
+    remaining: int
+    passed: int
+    failed: int
+    errored: int
+    progress: float
+    summary: dict[str, Any] | None
+    error: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunStatusPublic(RunPublic):
+    """``GET /api/v1/test/status/{run_id}``: the run and a first page of its results."""
+
+    results: list[TestResult]
+    results_total: int
+
+
+# Keys --------------------------------------------------------------------------------------
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[Scope] = Field(default_factory=lambda: list(DEFAULT_SCOPES), min_length=1)
+
+
+class KeyPublic(BaseModel):
+    """An API key as listed: never its secret."""
+
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    """A new key; ``key`` is shown this once and never again."""
+
+    key: str
+
+
+# Operations ----------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: Literal["ok", "error"]
+    queue: dict[str, Any]
+    uptime_s: float
+
+
+class Pong(BaseModel):
+    message: Literal["pong"] = "pong"
+
+
+class ResponseTimes(BaseModel):
+    avg: float
+    p50: float
+    p95: float
+    p99: float
+
+
+class DatabaseMetrics(BaseModel):
+    backend: str
+    pool_size: int
+    checked_out: int
+
+
+class MetricsPublic(BaseModel):
+    version: str
+    uptime_s: float
+    requests_total: int
+    errors_total: int
+    error_rate: float
+    response_time_ms: ResponseTimes
+    runs: dict[str, int]
+    cases_executed_total: int
+    database: DatabaseMetrics
+    queue: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,49 @@
+"""Checks on what arrives over the API, before anything is stored or run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aifactory.agents.ssrf import AddressPolicy
+from aifactory.api.errors import InvalidRequest
+from aifactory.domain.checks import build_check
+from aifactory.domain.models import AgentSpec, CheckSpec, TestCase
+from aifactory.errors import BlockedAddressError, CheckSpecError, ConfigError
+
+
+def validate_check(spec: CheckSpec, *, field: str) -> None:
+    """A check must be buildable; ``python`` checks never arrive over the API."""
+    try:
+        build_check(spec, allow_python=False)
+    except CheckSpecError as exc:
+        where = field + (f".{exc.field}" if exc.field else "")
+        raise InvalidRequest(str(exc), details=[{"field": where, "message": str(exc)}]) from exc
+
+
+def validate_cases(cases: Iterable[TestCase], *, where: str = "test_cases") -> int:
+    """Validate every case's checks; returns how many cases there were.
+
+    Big batches repeat the same few check specs, so each distinct spec is built once.
+    """
+    count = 0
+    seen: set[str] = set()
+    for index, case in enumerate(cases):
+        for position, spec in enumerate(case.checks):
+            key = spec.model_dump_json()
+            if key not in seen:
+                seen.add(key)
+                validate_check(spec, field=f"{where}[{index}].checks[{position}]")
+        count += 1
+    return count
+
+
+def validate_agent(spec: AgentSpec, policy: AddressPolicy) -> None:
+    """An agent whose URL is a refused address literal is refused at registration."""
+    url = spec.config.get("url") if spec.kind == "http" else spec.config.get("base_url")
+    if not isinstance(url, str) or not url:
+        return
+    try:
+        policy.check_literal_url(url)
+    except (BlockedAddressError, ConfigError) as exc:
+        field = "config.url" if spec.kind == "http" else "config.base_url"
+        raise InvalidRequest(str(exc), details=[{"field": field, "message": str(exc)}]) from exc
