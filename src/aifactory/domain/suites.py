@@ -439,6 +439,8 @@ def _guard_yaml(text: str, ctx: _Ctx, where: str) -> None:
                 expanded = min(_SIZE_CAP, expanded + size)
     except yaml.YAMLError as exc:
         raise ctx.error(f"{where} is not valid YAML: {_yaml_problem(exc)}.") from exc
+    except ValueError as exc:  # text libyaml cannot encode, such as a lone surrogate
+        raise ctx.error(f"{where} cannot be read as YAML: {exc}.") from exc
     if expanded > real + max(_YAML_ALIAS_BUDGET, real):
         raise ctx.error(_bomb(where))
 
@@ -487,7 +489,10 @@ def _loc_path(raw: Any, loc: tuple[str | int, ...]) -> str:
 def _validation_error(
     exc: ValidationError, raw: Any, ctx: _Ctx, *, case: str | None, prefix: str, what: str
 ) -> SuiteError:
-    first = exc.errors()[0]
+    # A misspelt field also shows up as a missing one; name the misspelling. Otherwise the
+    # deepest location says the most (for `input`, the message, not "not a string").
+    errors = exc.errors()
+    first = max(errors, key=lambda e: (e["type"] == "extra_forbidden", len(e["loc"])))
     at = _join(prefix, _loc_path(raw, first["loc"]))
     kind = first["type"]
     if kind == "extra_forbidden":
@@ -744,6 +749,12 @@ def _csv_case(row: list[str], number: int, columns: list[str], ctx: _Ctx) -> Tes
         if column.startswith("check:") and cell.strip():
             try:
                 checks.append((column, _csv_check(column[6:], cell.strip())))
+            except ValidationError as exc:
+                problem = exc.errors()[0]
+                where = _path(problem["loc"]) or "the check"
+                raise ctx.error(
+                    f"Row {number}: {where}: {problem['msg']}; fix the cell.", case=label, at=column
+                ) from exc
             except ValueError as exc:
                 raise ctx.error(f"Row {number}: {exc}", case=label, at=column) from exc
     if not cells["input"].strip():
@@ -814,7 +825,7 @@ def _csv_check(check_type: str, cell: str) -> CheckSpec:
         params = _length_cell(cell)
     else:
         params = {main: cell}
-    return CheckSpec.model_validate({"type": check_type, **params})
+    return CheckSpec.model_validate({**params, "type": check_type})
 
 
 def _json_cell(cell: str, what: str) -> Any:
