@@ -1,0 +1,200 @@
+"""The Anthropic Messages API client, through the official ``anthropic`` SDK (aiohttp transport).
+
+Structured output uses a tool: the request's ``output_schema`` becomes the only tool and
+``tool_choice`` forces it, so the model answers with the tool's input, which is returned as
+:attr:`LLMResponse.structured`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+from anthropic.types import Message as AnthropicMessage
+
+from aifactory.domain.models import Usage
+from aifactory.llm.base import LLMRequest, LLMResponse
+from aifactory.llm.concurrency import AdaptiveLimiter
+from aifactory.llm.pricing import PriceTable, cost_of
+from aifactory.llm.retry import RetryPolicy, Sleep, sdk_classifier
+
+if TYPE_CHECKING:
+    from aifactory.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_classify = sdk_classifier(
+    "Anthropic",
+    status_error=anthropic.APIStatusError,
+    timeout_error=anthropic.APITimeoutError,
+    connection_error=anthropic.APIConnectionError,
+    sdk_error=anthropic.AnthropicError,
+)
+
+try:  # the SDK's own list; private, so its absence only costs the log line
+    from anthropic._data.deprecated_models import DEPRECATED_MODELS as _DEPRECATED
+except ImportError:  # pragma: no cover
+    _DEPRECATED = {}
+
+_warned_models: set[str] = set()
+
+
+class AnthropicClient:
+    """An :class:`~aifactory.llm.base.LLMClient` for Anthropic models.
+
+    Args:
+        api_key: the API key; None lets the SDK find one (``ANTHROPIC_API_KEY``, a profile).
+        base_url: another endpoint; None lets the SDK decide (``ANTHROPIC_BASE_URL``).
+        retry: our retry policy (the SDK's own retries are off).
+        limiter: the adaptive concurrency limit for this provider and key.
+        prices: how usage becomes cost.
+        timeout_s: the SDK's time limit per attempt.
+    """
+
+    provider = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        retry: RetryPolicy,
+        limiter: AdaptiveLimiter,
+        prices: PriceTable,
+        timeout_s: float,
+    ) -> None:
+        if api_key is None and base_url is not None:
+            # A self-hosted endpoint may need no key, but the SDK insists on one.
+            api_key = "not-needed"
+        self._sdk = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout_s,
+            http_client=anthropic.DefaultAioHttpClient(),
+        )
+        self._retry = retry
+        self._limiter = limiter
+        self._prices = prices
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        limiter: AdaptiveLimiter | None = None,
+        sleep: Sleep | None = None,
+    ) -> AnthropicClient:
+        """A client configured by ``settings``; explicit ``api_key``/``base_url`` win.
+
+        The settings' key is not sent to an explicit base URL other than the settings' own.
+        """
+        from aifactory.llm.factory import resolve_endpoint
+
+        api_key, base_url = resolve_endpoint(
+            "anthropic", settings, api_key=api_key, base_url=base_url
+        )
+        return cls(
+            api_key=api_key,
+            base_url=base_url,
+            retry=RetryPolicy.from_settings(settings, sleep=sleep),
+            limiter=limiter or AdaptiveLimiter("anthropic", settings.llm_max_concurrency),
+            prices=PriceTable.from_settings(settings),
+            timeout_s=settings.llm_timeout_s,
+        )
+
+    @property
+    def limiter(self) -> AdaptiveLimiter:
+        """The concurrency limiter this client obeys."""
+        return self._limiter
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Run ``request``; raise :class:`~aifactory.errors.LLMError` once retries give up."""
+        body = self._body(request)
+        if request.model in _DEPRECATED and request.model not in _warned_models:
+            _warned_models.add(request.model)
+            log.warning(
+                "Anthropic model %r is deprecated (end of life %s); choose a newer one.",
+                request.model,
+                _DEPRECATED[request.model],
+            )
+
+        async def attempt() -> AnthropicMessage:
+            # ``post`` rather than ``messages.create``: the same request, response parsing and
+            # errors, without the SDK's DeprecationWarning (we log it once instead, above).
+            return await self._sdk.post("/v1/messages", body=body, cast_to=AnthropicMessage)
+
+        message = await self._retry.run(
+            attempt,
+            _classify,
+            limiter=self._limiter,
+            what=f"Anthropic model {request.model!r}",
+        )
+        return self._response(request, message)
+
+    async def aclose(self) -> None:
+        """Close the HTTP session."""
+        await self._sdk.close()
+
+    @staticmethod
+    def _body(request: LLMRequest) -> dict[str, Any]:
+        # The Messages API takes the system prompt apart from the turns.
+        system = [request.system] if request.system else []
+        system += [m.content for m in request.messages if m.role == "system"]
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "messages": [
+                {"role": m.role, "content": m.content}
+                for m in request.messages
+                if m.role != "system"
+            ],
+        }
+        if system:
+            body["system"] = "\n\n".join(system)
+        if request.output_schema is not None:
+            body["tools"] = [
+                {
+                    "name": request.output_name,
+                    "description": "Record your answer. Always answer by calling this tool.",
+                    "input_schema": request.output_schema,
+                }
+            ]
+            body["tool_choice"] = {"type": "tool", "name": request.output_name}
+        return body
+
+    def _response(self, request: LLMRequest, message: AnthropicMessage) -> LLMResponse:
+        texts: list[str] = []
+        structured: dict[str, Any] | None = None
+        tool_calls: list[dict[str, Any]] = []
+        for block in message.content:
+            if block.type == "text":
+                texts.append(block.text)
+            elif block.type == "tool_use":
+                args = dict(block.input) if isinstance(block.input, dict) else {}
+                if request.output_schema is not None and block.name == request.output_name:
+                    structured = args
+                else:
+                    tool_calls.append({"name": block.name, "args": args})
+        model = message.model or request.model
+        usage = Usage(
+            input_tokens=message.usage.input_tokens,
+            output_tokens=message.usage.output_tokens,
+            cost_usd=cost_of(
+                self._prices,
+                (model, request.model),
+                message.usage.input_tokens,
+                message.usage.output_tokens,
+            ),
+        )
+        return LLMResponse(
+            text="".join(texts),
+            structured=structured,
+            usage=usage,
+            model=model,
+            tool_calls=tool_calls,
+        )
