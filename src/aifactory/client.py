@@ -1,0 +1,664 @@
+"""The Python SDK: :class:`Client` and :class:`AsyncClient`, twins over httpx.
+
+::
+
+    from aifactory import Client
+
+    with Client("http://127.0.0.1:8000", api_key="afk_...") as client:
+        run = client.submit_batch("support-bot", test_cases=[{"name": "hi", "input": "hello"}])
+        status = client.wait_for_run(run.run_id)
+
+Both accept ``transport=`` (e.g. ``httpx.ASGITransport(app)`` to talk to an app in-process).
+Every request is described once, in :class:`_Requests`; the twins only send it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from aifactory.api.schemas import (
+    AgentPublic,
+    AgentVersionPublic,
+    BatchAccepted,
+    Health,
+    KeyCreated,
+    KeyPublic,
+    MetricsPublic,
+    Page,
+    RunPublic,
+    RunStatusPublic,
+    SuitePublic,
+)
+from aifactory.domain.models import AgentSpec, TestCase, TestResult
+from aifactory.errors import AIFactoryError
+
+T = TypeVar("T")
+FINISHED = ("completed", "failed", "cancelled")
+
+
+class APIStatusError(AIFactoryError):
+    """The server answered an error: its status, code, message and details."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.request_id = request_id
+        self.headers = dict(headers or {})
+
+
+@dataclass(frozen=True, slots=True)
+class _Req(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    params: dict[str, Any] | None = None
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    files: Any = None
+    data: Any = None
+
+
+def _model(model: type[BaseModel]) -> Callable[[Any], Any]:
+    return model.model_validate
+
+
+def _page(model: type[Any]) -> Callable[[Any], Any]:
+    adapter = TypeAdapter(Page[model])  # type: ignore[valid-type]
+    return adapter.validate_python
+
+
+def _none(_: Any) -> None:
+    return None
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class _Requests:
+    """What each SDK method sends and how its answer is read."""
+
+    @staticmethod
+    def health() -> _Req[Health]:
+        return _Req("GET", "/health", _model(Health))
+
+    @staticmethod
+    def ping() -> _Req[dict[str, Any]]:
+        return _Req("GET", "/ping", dict)
+
+    @staticmethod
+    def metrics() -> _Req[MetricsPublic]:
+        return _Req("GET", "/api/v1/metrics", _model(MetricsPublic))
+
+    @staticmethod
+    def run_test(
+        test_case: TestCase | Mapping[str, Any],
+        agent_id: str | None,
+        agent: AgentSpec | Mapping[str, Any] | None,
+    ) -> _Req[TestResult]:
+        body: dict[str, Any] = {"test_case": _dump(test_case)}
+        if agent_id is not None:
+            body["agent_id"] = agent_id
+        if agent is not None:
+            body["agent"] = _dump(agent)
+        return _Req("POST", "/api/v1/test/run", _model(TestResult), json=body)
+
+    @staticmethod
+    def submit_batch(
+        agent_id: str,
+        test_cases: list[Any] | None,
+        suite_id: str | None,
+        name: str | None,
+        concurrency: int | None,
+        repeat: int,
+        metadata: dict[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> _Req[BatchAccepted]:
+        body = _params(
+            agent_id=agent_id,
+            test_cases=_dump(test_cases) if test_cases is not None else None,
+            suite_id=suite_id,
+            name=name,
+            concurrency=concurrency,
+            metadata=metadata,
+        )
+        body["repeat"] = repeat
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return _Req("POST", "/api/v1/test/batch", _model(BatchAccepted), json=body, headers=headers)
+
+    @staticmethod
+    def status(run_id: str, results_limit: int, results_offset: int) -> _Req[RunStatusPublic]:
+        return _Req(
+            "GET",
+            f"/api/v1/test/status/{run_id}",
+            _model(RunStatusPublic),
+            params={"results_limit": results_limit, "results_offset": results_offset},
+        )
+
+    @staticmethod
+    def create_agent(spec: AgentSpec | Mapping[str, Any]) -> _Req[AgentPublic]:
+        return _Req("POST", "/api/v1/agents", _model(AgentPublic), json=_dump(spec))
+
+    @staticmethod
+    def list_agents(limit: int, offset: int) -> _Req[Page[AgentPublic]]:
+        return _Req(
+            "GET", "/api/v1/agents", _page(AgentPublic), params={"limit": limit, "offset": offset}
+        )
+
+    @staticmethod
+    def get_agent(agent_id: str) -> _Req[AgentPublic]:
+        return _Req("GET", f"/api/v1/agents/{agent_id}", _model(AgentPublic))
+
+    @staticmethod
+    def update_agent(agent_id: str, changes: Mapping[str, Any]) -> _Req[AgentPublic]:
+        return _Req("PATCH", f"/api/v1/agents/{agent_id}", _model(AgentPublic), json=dict(changes))
+
+    @staticmethod
+    def delete_agent(agent_id: str) -> _Req[None]:
+        return _Req("DELETE", f"/api/v1/agents/{agent_id}", _none)
+
+    @staticmethod
+    def agent_versions(agent_id: str, limit: int, offset: int) -> _Req[Page[AgentVersionPublic]]:
+        return _Req(
+            "GET",
+            f"/api/v1/agents/{agent_id}/versions",
+            _page(AgentVersionPublic),
+            params={"limit": limit, "offset": offset},
+        )
+
+    @staticmethod
+    def agent_results(agent_id: str, limit: int, offset: int) -> _Req[Page[TestResult]]:
+        return _Req(
+            "GET",
+            f"/api/v1/agents/{agent_id}/results",
+            _page(TestResult),
+            params={"limit": limit, "offset": offset},
+        )
+
+    @staticmethod
+    def create_suite(suite: Mapping[str, Any]) -> _Req[SuitePublic]:
+        return _Req("POST", "/api/v1/suites", _model(SuitePublic), json=_dump(dict(suite)))
+
+    @staticmethod
+    def import_suite(filename: str, content: bytes, suite_id: str | None) -> _Req[SuitePublic]:
+        return _Req(
+            "POST",
+            "/api/v1/suites/import",
+            _model(SuitePublic),
+            files={"file": (filename, content)},
+            data={"id": suite_id} if suite_id else None,
+        )
+
+    @staticmethod
+    def list_suites(limit: int, offset: int) -> _Req[Page[SuitePublic]]:
+        return _Req(
+            "GET", "/api/v1/suites", _page(SuitePublic), params={"limit": limit, "offset": offset}
+        )
+
+    @staticmethod
+    def get_suite(suite_id: str, cases_limit: int, cases_offset: int) -> _Req[SuitePublic]:
+        return _Req(
+            "GET",
+            f"/api/v1/suites/{suite_id}",
+            _model(SuitePublic),
+            params={"cases_limit": cases_limit, "cases_offset": cases_offset},
+        )
+
+    @staticmethod
+    def delete_suite(suite_id: str) -> _Req[None]:
+        return _Req("DELETE", f"/api/v1/suites/{suite_id}", _none)
+
+    @staticmethod
+    def list_runs(
+        agent_id: str | None, status: str | None, limit: int, offset: int
+    ) -> _Req[Page[RunPublic]]:
+        return _Req(
+            "GET",
+            "/api/v1/runs",
+            _page(RunPublic),
+            params=_params(agent_id=agent_id, status=status, limit=limit, offset=offset),
+        )
+
+    @staticmethod
+    def get_run(run_id: str) -> _Req[RunPublic]:
+        return _Req("GET", f"/api/v1/runs/{run_id}", _model(RunPublic))
+
+    @staticmethod
+    def run_results(
+        run_id: str, status: str | None, tag: str | None, limit: int, offset: int
+    ) -> _Req[Page[TestResult]]:
+        return _Req(
+            "GET",
+            f"/api/v1/runs/{run_id}/results",
+            _page(TestResult),
+            params=_params(status=status, tag=tag, limit=limit, offset=offset),
+        )
+
+    @staticmethod
+    def cancel_run(run_id: str) -> _Req[RunPublic]:
+        return _Req("POST", f"/api/v1/runs/{run_id}/cancel", _model(RunPublic))
+
+    @staticmethod
+    def create_key(name: str, scopes: list[str]) -> _Req[KeyCreated]:
+        return _Req(
+            "POST", "/api/v1/keys", _model(KeyCreated), json={"name": name, "scopes": scopes}
+        )
+
+    @staticmethod
+    def list_keys(limit: int, offset: int) -> _Req[Page[KeyPublic]]:
+        return _Req(
+            "GET", "/api/v1/keys", _page(KeyPublic), params={"limit": limit, "offset": offset}
+        )
+
+    @staticmethod
+    def revoke_key(key_id: str) -> _Req[None]:
+        return _Req("DELETE", f"/api/v1/keys/{key_id}", _none)
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    code, message, details = "error", response.text[:500], None
+    try:
+        error = response.json()["error"]
+        code, message, details = error["code"], error["message"], error.get("details")
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise APIStatusError(
+        response.status_code,
+        code,
+        message,
+        details,
+        request_id=response.headers.get("x-request-id"),
+        headers=response.headers,
+    )
+
+
+def _decode(req: _Req[T], response: httpx.Response) -> T:
+    _raise_for(response)
+    if response.status_code == 204 or not response.content:
+        return req.parse(None)
+    return req.parse(response.json())
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    headers = {"User-Agent": "aifactory-sdk"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def _file(path_or_name: str | Path, content: bytes | None) -> tuple[str, bytes]:
+    if content is not None:
+        return str(path_or_name), content
+    path = Path(path_or_name)
+    return path.name, path.read_bytes()
+
+
+class Client:
+    """Synchronous client for the v1 API."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, req: _Req[T]) -> T:
+        response = self._http.request(
+            req.method,
+            req.path,
+            params=req.params,
+            json=req.json,
+            headers=req.headers,
+            files=req.files,
+            data=req.data,
+        )
+        return _decode(req, response)
+
+    def health(self) -> Health:
+        return self._send(_Requests.health())
+
+    def ping(self) -> dict[str, Any]:
+        return self._send(_Requests.ping())
+
+    def metrics(self) -> MetricsPublic:
+        return self._send(_Requests.metrics())
+
+    def run_test(
+        self,
+        test_case: TestCase | Mapping[str, Any],
+        *,
+        agent_id: str | None = None,
+        agent: AgentSpec | Mapping[str, Any] | None = None,
+    ) -> TestResult:
+        return self._send(_Requests.run_test(test_case, agent_id, agent))
+
+    def submit_batch(
+        self,
+        agent_id: str,
+        *,
+        test_cases: list[Any] | None = None,
+        suite_id: str | None = None,
+        name: str | None = None,
+        concurrency: int | None = None,
+        repeat: int = 1,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> BatchAccepted:
+        return self._send(
+            _Requests.submit_batch(
+                agent_id, test_cases, suite_id, name, concurrency, repeat, metadata, idempotency_key
+            )
+        )
+
+    def get_status(
+        self, run_id: str, *, results_limit: int = 50, results_offset: int = 0
+    ) -> RunStatusPublic:
+        return self._send(_Requests.status(run_id, results_limit, results_offset))
+
+    def wait_for_run(
+        self, run_id: str, *, timeout: float = 600.0, poll_s: float = 0.2
+    ) -> RunStatusPublic:
+        """Poll until the run is completed, failed or cancelled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.get_status(run_id, results_limit=0)
+            if status.status in FINISHED:
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Run {run_id} is still {status.status} after {timeout} s.")
+            time.sleep(poll_s)
+
+    def create_agent(self, spec: AgentSpec | Mapping[str, Any]) -> AgentPublic:
+        return self._send(_Requests.create_agent(spec))
+
+    def list_agents(self, *, limit: int = 50, offset: int = 0) -> Page[AgentPublic]:
+        return self._send(_Requests.list_agents(limit, offset))
+
+    def get_agent(self, agent_id: str) -> AgentPublic:
+        return self._send(_Requests.get_agent(agent_id))
+
+    def update_agent(self, agent_id: str, **changes: Any) -> AgentPublic:
+        return self._send(_Requests.update_agent(agent_id, changes))
+
+    def delete_agent(self, agent_id: str) -> None:
+        self._send(_Requests.delete_agent(agent_id))
+
+    def agent_versions(
+        self, agent_id: str, *, limit: int = 100, offset: int = 0
+    ) -> Page[AgentVersionPublic]:
+        return self._send(_Requests.agent_versions(agent_id, limit, offset))
+
+    def agent_results(self, agent_id: str, *, limit: int = 10, offset: int = 0) -> Page[TestResult]:
+        return self._send(_Requests.agent_results(agent_id, limit, offset))
+
+    def create_suite(self, suite: Mapping[str, Any]) -> SuitePublic:
+        return self._send(_Requests.create_suite(suite))
+
+    def import_suite(
+        self, path: str | Path, *, content: bytes | None = None, suite_id: str | None = None
+    ) -> SuitePublic:
+        name, data = _file(path, content)
+        return self._send(_Requests.import_suite(name, data, suite_id))
+
+    def list_suites(self, *, limit: int = 50, offset: int = 0) -> Page[SuitePublic]:
+        return self._send(_Requests.list_suites(limit, offset))
+
+    def get_suite(
+        self, suite_id: str, *, cases_limit: int = 100, cases_offset: int = 0
+    ) -> SuitePublic:
+        return self._send(_Requests.get_suite(suite_id, cases_limit, cases_offset))
+
+    def delete_suite(self, suite_id: str) -> None:
+        self._send(_Requests.delete_suite(suite_id))
+
+    def list_runs(
+        self,
+        *,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[RunPublic]:
+        return self._send(_Requests.list_runs(agent_id, status, limit, offset))
+
+    def get_run(self, run_id: str) -> RunPublic:
+        return self._send(_Requests.get_run(run_id))
+
+    def run_results(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[TestResult]:
+        return self._send(_Requests.run_results(run_id, status, tag, limit, offset))
+
+    def cancel_run(self, run_id: str) -> RunPublic:
+        return self._send(_Requests.cancel_run(run_id))
+
+    def create_key(self, name: str, *, scopes: list[str] | None = None) -> KeyCreated:
+        return self._send(_Requests.create_key(name, scopes or ["read", "write"]))
+
+    def list_keys(self, *, limit: int = 100, offset: int = 0) -> Page[KeyPublic]:
+        return self._send(_Requests.list_keys(limit, offset))
+
+    def revoke_key(self, key_id: str) -> None:
+        self._send(_Requests.revoke_key(key_id))
+
+
+class AsyncClient:
+    """Asynchronous client for the v1 API; the same methods as :class:`Client`, awaited."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, req: _Req[T]) -> T:
+        response = await self._http.request(
+            req.method,
+            req.path,
+            params=req.params,
+            json=req.json,
+            headers=req.headers,
+            files=req.files,
+            data=req.data,
+        )
+        return _decode(req, response)
+
+    async def health(self) -> Health:
+        return await self._send(_Requests.health())
+
+    async def ping(self) -> dict[str, Any]:
+        return await self._send(_Requests.ping())
+
+    async def metrics(self) -> MetricsPublic:
+        return await self._send(_Requests.metrics())
+
+    async def run_test(
+        self,
+        test_case: TestCase | Mapping[str, Any],
+        *,
+        agent_id: str | None = None,
+        agent: AgentSpec | Mapping[str, Any] | None = None,
+    ) -> TestResult:
+        return await self._send(_Requests.run_test(test_case, agent_id, agent))
+
+    async def submit_batch(
+        self,
+        agent_id: str,
+        *,
+        test_cases: list[Any] | None = None,
+        suite_id: str | None = None,
+        name: str | None = None,
+        concurrency: int | None = None,
+        repeat: int = 1,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> BatchAccepted:
+        return await self._send(
+            _Requests.submit_batch(
+                agent_id, test_cases, suite_id, name, concurrency, repeat, metadata, idempotency_key
+            )
+        )
+
+    async def get_status(
+        self, run_id: str, *, results_limit: int = 50, results_offset: int = 0
+    ) -> RunStatusPublic:
+        return await self._send(_Requests.status(run_id, results_limit, results_offset))
+
+    async def wait_for_run(
+        self, run_id: str, *, timeout: float = 600.0, poll_s: float = 0.2
+    ) -> RunStatusPublic:
+        """Poll until the run is completed, failed or cancelled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = await self.get_status(run_id, results_limit=0)
+            if status.status in FINISHED:
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Run {run_id} is still {status.status} after {timeout} s.")
+            await asyncio.sleep(poll_s)
+
+    async def create_agent(self, spec: AgentSpec | Mapping[str, Any]) -> AgentPublic:
+        return await self._send(_Requests.create_agent(spec))
+
+    async def list_agents(self, *, limit: int = 50, offset: int = 0) -> Page[AgentPublic]:
+        return await self._send(_Requests.list_agents(limit, offset))
+
+    async def get_agent(self, agent_id: str) -> AgentPublic:
+        return await self._send(_Requests.get_agent(agent_id))
+
+    async def update_agent(self, agent_id: str, **changes: Any) -> AgentPublic:
+        return await self._send(_Requests.update_agent(agent_id, changes))
+
+    async def delete_agent(self, agent_id: str) -> None:
+        await self._send(_Requests.delete_agent(agent_id))
+
+    async def agent_versions(
+        self, agent_id: str, *, limit: int = 100, offset: int = 0
+    ) -> Page[AgentVersionPublic]:
+        return await self._send(_Requests.agent_versions(agent_id, limit, offset))
+
+    async def agent_results(
+        self, agent_id: str, *, limit: int = 10, offset: int = 0
+    ) -> Page[TestResult]:
+        return await self._send(_Requests.agent_results(agent_id, limit, offset))
+
+    async def create_suite(self, suite: Mapping[str, Any]) -> SuitePublic:
+        return await self._send(_Requests.create_suite(suite))
+
+    async def import_suite(
+        self, path: str | Path, *, content: bytes | None = None, suite_id: str | None = None
+    ) -> SuitePublic:
+        name, data = _file(path, content)
+        return await self._send(_Requests.import_suite(name, data, suite_id))
+
+    async def list_suites(self, *, limit: int = 50, offset: int = 0) -> Page[SuitePublic]:
+        return await self._send(_Requests.list_suites(limit, offset))
+
+    async def get_suite(
+        self, suite_id: str, *, cases_limit: int = 100, cases_offset: int = 0
+    ) -> SuitePublic:
+        return await self._send(_Requests.get_suite(suite_id, cases_limit, cases_offset))
+
+    async def delete_suite(self, suite_id: str) -> None:
+        await self._send(_Requests.delete_suite(suite_id))
+
+    async def list_runs(
+        self,
+        *,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[RunPublic]:
+        return await self._send(_Requests.list_runs(agent_id, status, limit, offset))
+
+    async def get_run(self, run_id: str) -> RunPublic:
+        return await self._send(_Requests.get_run(run_id))
+
+    async def run_results(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[TestResult]:
+        return await self._send(_Requests.run_results(run_id, status, tag, limit, offset))
+
+    async def cancel_run(self, run_id: str) -> RunPublic:
+        return await self._send(_Requests.cancel_run(run_id))
+
+    async def create_key(self, name: str, *, scopes: list[str] | None = None) -> KeyCreated:
+        return await self._send(_Requests.create_key(name, scopes or ["read", "write"]))
+
+    async def list_keys(self, *, limit: int = 100, offset: int = 0) -> Page[KeyPublic]:
+        return await self._send(_Requests.list_keys(limit, offset))
+
+    async def revoke_key(self, key_id: str) -> None:
+        await self._send(_Requests.revoke_key(key_id))
