@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_JUDGE_MODEL = "anthropic:claude-sonnet-4-5"
+DEFAULT_JUDGE_MODEL = "anthropic:claude-sonnet-4-6"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./aifactory.db"
 
 
