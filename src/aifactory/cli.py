@@ -240,6 +240,17 @@ def progress_bar(total: int) -> Progress:
     )
 
 
+def _register_server_commands() -> None:
+    from aifactory.cli_server import db_app, keys_app, serve
+
+    app.command("serve")(serve)
+    app.add_typer(db_app, name="db")
+    app.add_typer(keys_app, name="keys")
+
+
+_register_server_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

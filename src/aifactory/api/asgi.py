@@ -1,0 +1,13 @@
+"""ASGI entry points for servers that import the app by name (uvicorn workers, gunicorn)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from aifactory.api.app import create_app
+from aifactory.settings import load_settings
+
+
+def app_factory() -> FastAPI:
+    """The app for the process environment; the schema was migrated before the workers started."""
+    return create_app(load_settings(), migrate_on_start=False)

@@ -1,0 +1,219 @@
+"""Server-side commands: ``serve``, ``db`` and ``keys``."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import shutil
+import socket
+import tempfile
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aifactory.settings import Settings, load_settings
+
+console = Console(stderr=True)
+out = Console()
+
+db_app = typer.Typer(help="Database schema: upgrade, downgrade, current.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine."""
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+def check_bind(settings: Settings, host: str) -> None:
+    """No server listens beyond loopback without authentication."""
+    if settings.auth == "disabled" and not is_loopback(host):
+        console.print(
+            f"[bold red]error:[/] AIFACTORY_AUTH=disabled is only allowed on a loopback address; "
+            f"refusing to listen on {host}. Use API keys, or bind 127.0.0.1."
+        )
+        raise typer.Exit(2)
+
+
+async def prepare(settings: Settings, *, seed_demo: bool) -> str | None:
+    """Migrate, seed the demo agent and suite on first start, make a first admin key.
+
+    Returns the new key's plaintext when one was made (shown once by the caller).
+    """
+    from aifactory.demo import DEMO_AGENT, DEMO_SUITE
+    from aifactory.domain.models import AgentSpec, TestCase
+    from aifactory.store import agents_repo, keys_repo, migrate, suites_repo
+    from aifactory.store.database import Database
+
+    db = Database.from_settings(settings)
+    try:
+        await migrate.upgrade(db.engine)
+        plaintext = None
+        async with db.write() as session:
+            if seed_demo and (await agents_repo.list_agents(session, limit=1)).total == 0:
+                await agents_repo.create_agent(session, AgentSpec.model_validate(DEMO_AGENT))
+                if (await suites_repo.list_suites(session, limit=1)).total == 0:
+                    await suites_repo.create_suite(
+                        session,
+                        id=DEMO_SUITE["id"],
+                        name=DEMO_SUITE["name"],
+                        description=DEMO_SUITE["description"],
+                        cases=[TestCase.model_validate(c) for c in DEMO_SUITE["test_cases"]],
+                    )
+            keys = await keys_repo.list_keys(session, include_revoked=False, limit=1)
+            if settings.auth == "required" and not settings.api_keys and keys.total == 0:
+                _, plaintext = await keys_repo.create_key(session, "first admin", ["admin"])
+        return plaintext
+    finally:
+        await db.dispose()
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default SERVER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default SERVER_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    seed_demo: Annotated[
+        bool, typer.Option("--seed-demo/--no-seed-demo", help="Seed a demo agent and suite.")
+    ] = True,
+) -> None:
+    """Run the API: migrates the database first, then serves (SQLite by default)."""
+    import uvicorn
+
+    settings = load_settings()
+    bind = host or settings.server_host
+    bind_port = port or settings.server_port
+    check_bind(settings, bind)
+    plaintext = asyncio.run(prepare(settings, seed_demo=seed_demo))
+    if plaintext:
+        out.print(
+            "[bold green]A first admin API key was created. It is shown only this once:[/]\n"
+            f"    {plaintext}\n"
+            "Use it as 'Authorization: Bearer <key>'; make more with 'aifactory keys create'."
+        )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = tempfile.mkdtemp(prefix="aifactory-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+    out.print(f"Serving on http://{bind}:{bind_port} (docs at /docs, dashboard at /)")
+    uvicorn.run(
+        "aifactory.api.asgi:app_factory",
+        factory=True,
+        host=bind,
+        port=bind_port,
+        workers=workers if not reload else None,
+        reload=reload,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate the database of DATABASE_URL up to REVISION (default: the newest)."""
+    from aifactory.store import migrate
+
+    asyncio.run(migrate.upgrade(load_settings(), revision))
+    out.print(f"Database at revision {asyncio.run(migrate.current_revision(load_settings()))}.")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+    """Migrate the database down to REVISION ('base' removes every table)."""
+    from aifactory.store import migrate
+
+    asyncio.run(migrate.downgrade(load_settings(), revision))
+    out.print(f"Database at revision {asyncio.run(migrate.current_revision(load_settings()))}.")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision."""
+    from aifactory.store import migrate
+
+    out.print(asyncio.run(migrate.current_revision(load_settings())) or "none")
+
+
+async def _with_db(action):  # type: ignore[no-untyped-def]
+    from aifactory.store import migrate
+    from aifactory.store.database import Database
+
+    settings = load_settings()
+    db = Database.from_settings(settings)
+    try:
+        await migrate.upgrade(db.engine)
+        async with db.write() as session:
+            return await action(session)
+    finally:
+        await db.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="What the key is for.")],
+    scope: Annotated[list[str], typer.Option("--scope", help="read, write or admin.")] = [  # noqa: B006
+        "read",
+        "write",
+    ],
+) -> None:
+    """Create an API key; its secret is printed once."""
+    from aifactory.store import keys_repo
+
+    try:
+        record, plaintext = asyncio.run(_with_db(lambda s: keys_repo.create_key(s, name, scope)))
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    out.print(f"id {record.id}, scopes {' '.join(record.scopes)}\n{plaintext}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+    from aifactory.store import keys_repo
+
+    page = asyncio.run(_with_db(lambda s: keys_repo.list_keys(s, limit=1000)))
+    table = Table("id", "name", "prefix", "scopes", "created", "revoked")
+    for key in page.items:
+        table.add_row(
+            key.id,
+            key.name,
+            key.prefix,
+            " ".join(key.scopes),
+            key.created_at.isoformat(timespec="seconds"),
+            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
+    """Revoke an API key."""
+    from aifactory.store import keys_repo
+    from aifactory.store.errors import NotFound
+
+    try:
+        asyncio.run(_with_db(lambda s: keys_repo.revoke_key(s, key_id)))
+    except NotFound as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    out.print(f"Revoked {key_id}.")
