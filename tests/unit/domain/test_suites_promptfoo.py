@@ -203,6 +203,15 @@ def test_matrix_times_prompts_and_lists_that_are_not_strings_stay_whole() -> Non
     assert suite.test_cases[0].input == "A p [1,2]"
 
 
+def test_options_prefix_and_suffix_wrap_the_prompt() -> None:
+    suite = pf("""
+        prompts: ['Q: {{q}}']
+        defaultTest: {options: {prefix: 'Be brief. ', suffix: ' Answer:'}}
+        tests: [{vars: {q: why}}]
+    """)
+    assert suite.test_cases[0].input == "Be brief. Q: why Answer:"
+
+
 def test_disable_var_expansion_keeps_a_list_whole() -> None:
     suite = pf("""
         prompts: ['{{items}}']
