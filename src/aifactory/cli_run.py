@@ -17,6 +17,7 @@ from aifactory.engine.cache import DiskCache
 from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
 from aifactory.engine.runner import RunOptions, run_cases
 from aifactory.engine.summary import SummaryBuilder
+from aifactory.errors import SuiteError
 from aifactory.reports.json_report import write_json
 from aifactory.reports.junit import write_junit
 from aifactory.reports.markdown import write_markdown
@@ -66,6 +67,8 @@ async def execute(request: RunRequest, *, console: Console) -> RunOutcome:
         # Validate the whole file first (bad input must exit 2 before anything runs),
         # then stream it again for the run so memory stays flat.
         total_cases = sum(1 for _ in iter_cases(request.suite))
+        if total_cases == 0:
+            raise SuiteError("The suite has no test cases.", file=str(request.suite))
         cases = iter_cases(request.suite)
     else:
         suite = load_suite(request.suite)
