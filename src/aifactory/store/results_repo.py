@@ -279,6 +279,24 @@ async def release_cases(session: AsyncSession, owner: str, *, run_id: str | None
     return rowcount(result)
 
 
+async def requeue_running_cases(session: AsyncSession, *, run_id: str | None = None) -> int:
+    """Put every running case back to pending, whoever holds it; returns how many.
+
+    For the embedded mode starting up: its previous process is gone, so no lease it held means
+    anything and waiting for them to expire would only delay the resumed runs. Never call it
+    while other workers may be running cases.
+    """
+    conditions = [_r.status == "running"]
+    if run_id is not None:
+        conditions.append(_r.run_id == run_id)
+    result = await session.execute(
+        update(_results)
+        .where(*conditions)
+        .values(status="pending", lease_owner=None, lease_expires_at=None)
+    )
+    return rowcount(result)
+
+
 async def expired_leases(
     session: AsyncSession, *, now: datetime | None = None, limit: int = 1000
 ) -> list[ExpiredLease]:

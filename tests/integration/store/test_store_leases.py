@@ -157,3 +157,18 @@ async def test_released_cases_go_back_to_pending_and_leases_can_be_extended(
         assert await results_repo.release_cases(session, "w") == 2
         again = await results_repo.claim_cases(session, run.id, "v", lease_s=5, limit=10)
     assert sorted(c.case_index for c in again) == [0, 1, 2, 3]
+
+
+async def test_a_restarted_embedded_service_requeues_what_its_old_process_held(
+    database: Database,
+) -> None:
+    run = await _run(database, 3)
+    async with database.write() as session:
+        await runs_repo.mark_running(session, run.id)
+        await results_repo.claim_cases(session, run.id, "old-process", lease_s=30, limit=2)
+    async with database.write() as session:
+        in_flight = await runs_repo.runs_in_flight(session)
+        assert [r.id for r in in_flight] == [run.id]
+        assert await results_repo.requeue_running_cases(session) == 2
+        resumed = await results_repo.claim_cases(session, run.id, "new", lease_s=30, limit=10)
+    assert [(c.case_index, c.attempts) for c in resumed] == [(0, 2), (1, 2), (2, 1)]

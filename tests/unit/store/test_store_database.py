@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -76,8 +77,11 @@ async def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path:
         await db.dispose()
 
 
-async def test_ping_is_false_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
-    db = Database.from_url(f"sqlite:///{tmp_path}/missing-dir/x.db")
+async def test_ping_is_false_when_the_database_cannot_be_reached() -> None:
+    with socket.socket() as probe:  # a loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = Database.from_url(f"postgresql://postgres@127.0.0.1:{port}/nothing")
     try:
         assert await db.ping() is False
     finally:
