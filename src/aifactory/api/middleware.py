@@ -132,30 +132,35 @@ class BodyLimitMiddleware:
                 break
         seen = 0
         started = False
+        overflowed = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    overflowed = True
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if overflowed:
+                # The application caught our signal and answers something else (a 400 for an
+                # unreadable body, say): the client gets the 413 it deserves instead.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(send)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+            await self.app(scope, counting_receive, guarded_send)
         except Exception as exc:
-            # Frameworks may wrap our signal while reading the body.
-            if _caused_by_too_large(exc) and not started:
+            if (overflowed or _caused_by_too_large(exc)) and not started:
                 await self._refuse(send)
                 return
             raise
