@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Awaitable, Callable
 import os
 import shutil
 import socket
 import tempfile
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from aifactory.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
 
 console = Console(stderr=True)
 out = Console()
@@ -153,7 +159,7 @@ def db_current() -> None:
     out.print(asyncio.run(migrate.current_revision(load_settings())) or "none")
 
 
-async def _with_db(action):  # type: ignore[no-untyped-def]
+async def _with_db(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from aifactory.store import migrate
     from aifactory.store.database import Database
 
