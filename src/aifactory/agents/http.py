@@ -137,6 +137,7 @@ class HTTPAgent:
         self._max_connections = max_connections
         self._templated_body = has_placeholders(config.body)
         self._templated_url = has_placeholders(config.url)
+        self._literals_ok: dict[str, str] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -170,9 +171,15 @@ class HTTPAgent:
                 "with a host."
             )
         host = url.host
+        canonical = self._literals_ok.get(host)
+        if canonical is not None:
+            # An address literal's verdict never changes for this agent's policy.
+            return url if canonical == host else url.with_host(canonical)
         literal = parse_ip_literal(host)
         if literal is not None:
             self._policy.check_ip(host, literal)
+            if len(self._literals_ok) < 64:
+                self._literals_ok[host] = literal.compressed if literal.version == 4 else host
             if literal.version == 4 and host != literal.compressed:
                 # aiohttp refuses legacy spellings (127.1); send the canonical form instead.
                 url = url.with_host(literal.compressed)
