@@ -1,0 +1,123 @@
+"""The agents a worker process has built, shared by every run of the same agent version.
+
+An agent version is built once (an HTTP agent keeps its connection pool, an LLM agent its
+client) together with what must be shared across runs to honour the agent's own limits: one
+rate limiter and one semaphore of ``max_concurrency`` per agent version, whichever runs use it.
+The pool keeps the most recently used versions and closes the others once no case uses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from aifactory.agents.base import Agent
+from aifactory.bootstrap import Engine, rate_limiter
+from aifactory.domain.models import AgentSpec
+from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
+from aifactory.engine.limits import RateLimiter
+
+log = logging.getLogger(__name__)
+
+AgentKey = tuple[str, int]
+"""``(agent_id, version)``."""
+
+
+@dataclass(slots=True, eq=False)
+class PooledAgent:
+    """A built agent version and the limits every run of it shares in this process."""
+
+    spec: AgentSpec
+    version: int
+    agent: Agent
+    runner: CaseRunner
+    limiter: RateLimiter
+    semaphore: asyncio.Semaphore
+    users: int = field(default=0)
+
+
+class AgentPool:
+    """A small LRU of built agent versions; closes an agent when it leaves the pool.
+
+    Args:
+        engine: builds agents and case runners.
+        options: how every case runs (time limit, retries, whether python checks may run).
+        size: versions kept; more are built when needed and closed once unused.
+    """
+
+    def __init__(self, engine: Engine, options: CaseRunnerOptions, *, size: int = 32) -> None:
+        self._engine = engine
+        self._options = options
+        self._size = size
+        self._entries: OrderedDict[AgentKey, PooledAgent] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def cached(self, agent_id: str, version: int) -> bool:
+        """Whether the version is built already (so its spec need not be read again)."""
+        return (agent_id, version) in self._entries
+
+    async def acquire(self, agent_id: str, version: int, spec: AgentSpec | None) -> PooledAgent:
+        """The built agent version, held until :meth:`release`.
+
+        Args:
+            agent_id: the agent.
+            version: its version.
+            spec: the version's spec; needed only when :meth:`cached` is false.
+
+        Raises:
+            ConfigError: the spec cannot be built into an agent (and other errors of
+                ``build_agent``).
+            ValueError: the version is not built and no spec was given.
+        """
+        key = (agent_id, version)
+        entry = self._entries.get(key)
+        if entry is None:
+            if spec is None:
+                raise ValueError(f"Agent {agent_id!r} version {version} is not built yet.")
+            entry = self._build(spec, version)
+            self._entries[key] = entry
+        self._entries.move_to_end(key)
+        entry.users += 1
+        return entry
+
+    async def release(self, entry: PooledAgent) -> None:
+        """Stop holding ``entry``; agents beyond the pool's size are closed once idle."""
+        entry.users -= 1
+        await self._evict()
+
+    def _build(self, spec: AgentSpec, version: int) -> PooledAgent:
+        agent = self._engine.agent(spec)
+        return PooledAgent(
+            spec=spec,
+            version=version,
+            agent=agent,
+            runner=self._engine.case_runner(spec, agent, version=version, options=self._options),
+            limiter=rate_limiter(spec),
+            semaphore=asyncio.Semaphore(spec.max_concurrency),
+        )
+
+    async def _evict(self) -> None:
+        excess = len(self._entries) - self._size
+        if excess <= 0:
+            return
+        idle = [key for key, entry in self._entries.items() if entry.users == 0][:excess]
+        for key in idle:
+            await _close(self._entries.pop(key))
+
+    async def aclose(self) -> None:
+        """Close every agent (the worker is stopping)."""
+        entries = list(self._entries.values())
+        self._entries.clear()
+        for entry in entries:
+            await _close(entry)
+
+
+async def _close(entry: PooledAgent) -> None:
+    try:
+        await entry.agent.aclose()
+    except Exception:  # a failing close must not stop the others from closing
+        log.warning("Closing agent %s failed.", entry.spec.id, exc_info=True)

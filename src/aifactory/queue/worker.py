@@ -1,0 +1,440 @@
+"""The worker that executes chunk tokens: claims cases, runs them, records each exactly once.
+
+For one token, :meth:`CaseWorker.process_chunk`:
+
+1. reads the run (a run that is no longer queued or running is left alone) and checks that its
+   agent still exists (a deleted agent or version fails the run, with a message saying why);
+2. claims up to N of the run's cases under a lease and marks the run ``running``, in one short
+   write transaction;
+3. runs the claimed cases concurrently, within three bounds: the run's ``concurrency`` (else the
+   agent's ``max_concurrency``), the agent's ``max_concurrency`` and rate limit shared by every
+   run of that agent in this process, and the worker's own ``concurrency``;
+4. records each result with ``complete_case`` (batched, see
+   :mod:`aifactory.queue.completions`), which writes nothing for a case the worker no longer
+   owns, so a redelivered token or a reclaimed lease never makes a second result;
+5. completes the run when no case is left, with its summary in the same transaction.
+
+While cases run, a heartbeat extends the leases the worker holds (every ``lease_s / 3``), and a
+poller reads the status of the runs it works on (every ``poll_s``): when a run was cancelled or
+failed elsewhere its in-flight cases are cancelled at once. :meth:`CaseWorker.cancel_run` does the
+same without waiting for the poller. A run whose ``metadata.budget_usd`` is spent is failed with
+"budget exhausted". Cases taken off a stopped run are released (back to ``pending``), so no row
+stays ``running``; a cancelled run's rows were already made ``cancelled`` by ``request_cancel``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from aifactory.bootstrap import Engine
+from aifactory.domain.models import AgentSpec, TestResult
+from aifactory.engine.case_runner import CaseRunnerOptions
+from aifactory.errors import AIFactoryError
+from aifactory.queue.agent_pool import AgentPool, PooledAgent
+from aifactory.queue.base import DEFAULT_CONCURRENCY
+from aifactory.queue.completions import CompletionWriter
+from aifactory.queue.summaries import build_summary, result_cost, spent_usd, store_summary
+from aifactory.settings import Settings
+from aifactory.store import agents_repo, results_repo, runs_repo
+from aifactory.store.database import Database
+from aifactory.store.errors import NotFound
+from aifactory.store.records import ClaimedCase, RunRecord
+
+log = logging.getLogger(__name__)
+
+_ACTIVE = ("queued", "running")
+_IDLE_RUNS_KEPT = 256
+_EXTEND_BATCH = 500
+
+
+class _RunCannotGoOn(Exception):
+    """The run must fail: its agent or version is gone, or cannot be built."""
+
+
+@dataclass(eq=False, slots=True)
+class _RunState:
+    """What this worker knows of a run it works on."""
+
+    run_id: str
+    semaphore: asyncio.Semaphore
+    budget_usd: float | None
+    spent_usd: float | None = None
+    tasks: set[asyncio.Task[bool]] = field(default_factory=set)
+    chunks: int = 0
+    stopping: bool = False
+
+
+def _budget(run: RunRecord) -> float | None:
+    value = run.metadata.get("budget_usd")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+class CaseWorker:
+    """Executes chunk tokens in this process.
+
+    Args:
+        db: the database holding runs and their cases.
+        engine: builds agents and case runners.
+        settings: gives ``lease_s``.
+        owner: this worker's name on the leases it takes (unique per process).
+        concurrency: cases run at once by this worker, over every run.
+        options: how each case runs (python checks are off by default: cases came over the API).
+        lease_s: how long a claim holds without a heartbeat (default ``settings.lease_s``).
+        poll_s: how often the status of runs in progress is read (to notice cancels).
+        agent_pool_size: agent versions kept built.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        engine: Engine,
+        settings: Settings,
+        *,
+        owner: str,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        options: CaseRunnerOptions | None = None,
+        lease_s: float | None = None,
+        poll_s: float = 0.5,
+        agent_pool_size: int = 32,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("A worker's concurrency must be at least 1.")
+        self.owner = owner
+        self.concurrency = concurrency
+        self.lease_s = lease_s if lease_s is not None else settings.lease_s
+        self._db = db
+        self._poll_s = poll_s
+        self._slots = asyncio.Semaphore(concurrency)
+        options = options or CaseRunnerOptions(
+            timeout_s=settings.case_timeout_s, allow_python=False
+        )
+        self._agents = AgentPool(engine, options, size=agent_pool_size)
+        self._completions = CompletionWriter(db, owner)
+        self._runs: OrderedDict[str, _RunState] = OrderedDict()
+        self._held: set[str] = set()
+        self._spawned: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.in_flight = 0
+        """Cases whose agent call or checks are running now."""
+
+    @property
+    def held(self) -> int:
+        """Cases this worker has claimed and not yet recorded (memory in use is bounded by it)."""
+        return len(self._held)
+
+    @property
+    def busy(self) -> bool:
+        """Whether follow-up work (failing or summarising a stopped run) is still going on."""
+        return bool(self._spawned)
+
+    async def start(self) -> None:
+        """Start the heartbeat, the status poller and the completion writer."""
+        self._completions.start()
+        self._loops = [
+            asyncio.create_task(self._heartbeat_loop(), name="aifactory-heartbeat"),
+            asyncio.create_task(self._poll_loop(), name="aifactory-run-poller"),
+        ]
+
+    # -- one token ------------------------------------------------------------------------
+
+    async def process_chunk(self, run_id: str, max_cases: int) -> int:
+        """Claim up to ``max_cases`` cases of ``run_id``, run them, record them.
+
+        Returns:
+            How many results this call recorded (0 when there was nothing to do).
+        """
+        if self._closing:
+            return 0
+        try:
+            run, spec = await self._load(run_id)
+        except NotFound:
+            return 0
+        except _RunCannotGoOn as exc:
+            await self._fail_run(run_id, str(exc), reason="error")
+            return 0
+        if run.status not in _ACTIVE:
+            return 0
+        try:
+            agent = await self._agents.acquire(run.agent_id, run.agent_version, spec)
+        except (AIFactoryError, ValueError) as exc:
+            await self._fail_run(
+                run_id,
+                f"Agent {run.agent_id!r} version {run.agent_version} cannot be used: {exc}",
+                reason="error",
+            )
+            return 0
+        state = self._state(run, agent.spec)
+        state.chunks += 1
+        try:
+            return await self._process(state, run, agent, max_cases)
+        finally:
+            state.chunks -= 1
+            await self._agents.release(agent)
+
+    async def _process(
+        self, state: _RunState, run: RunRecord, agent: PooledAgent, max_cases: int
+    ) -> int:
+        if state.stopping:
+            return 0
+        if state.budget_usd is not None:
+            if state.spent_usd is None:
+                state.spent_usd = await spent_usd(self._db, run.id)
+            if state.spent_usd >= state.budget_usd:
+                await self._fail_run(run.id, self._budget_message(state), reason="budget")
+                return 0
+        claimed = await self._claim(run.id, max_cases)
+        if not claimed:
+            await self._finish_if_done(run.id)
+            return 0
+        if state.stopping or self._closing:
+            # Stopped while claiming: hand the cases straight back.
+            self._held.difference_update(c.result_id for c in claimed)
+            await self._release(run.id)
+            return 0
+        tasks = []
+        for case in claimed:
+            task = asyncio.create_task(self._run_case(state, agent, case))
+            state.tasks.add(task)
+            task.add_done_callback(state.tasks.discard)
+            tasks.append(task)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                log.error("A case of run %s could not be recorded: %s", run.id, outcome)
+        await self._finish_if_done(run.id)
+        return sum(1 for outcome in outcomes if outcome is True)
+
+    async def _load(self, run_id: str) -> tuple[RunRecord, AgentSpec | None]:
+        async with self._db.session() as session:
+            run = await runs_repo.get_run(session, run_id)
+            if run.status not in _ACTIVE:
+                return run, None
+            try:
+                await agents_repo.get_agent(session, run.agent_id)
+            except NotFound as exc:
+                raise _RunCannotGoOn(
+                    f"Agent {run.agent_id!r} was deleted, so the run cannot go on; "
+                    "recreate the agent and start a new run."
+                ) from exc
+            if self._agents.cached(run.agent_id, run.agent_version):
+                return run, None
+            try:
+                version = await agents_repo.get_version(session, run.agent_id, run.agent_version)
+            except NotFound as exc:
+                raise _RunCannotGoOn(
+                    f"Version {run.agent_version} of agent {run.agent_id!r} no longer exists, "
+                    "so the run cannot go on; start a new run on an existing version."
+                ) from exc
+            return run, version.spec
+
+    def _state(self, run: RunRecord, spec: AgentSpec) -> _RunState:
+        state = self._runs.get(run.id)
+        if state is None:
+            limit = min(run.concurrency or spec.max_concurrency, self.concurrency)
+            state = _RunState(run.id, asyncio.Semaphore(max(1, limit)), _budget(run))
+            self._runs[run.id] = state
+            self._forget_idle_runs()
+        self._runs.move_to_end(run.id)
+        return state
+
+    def _forget_idle_runs(self) -> None:
+        excess = len(self._runs) - _IDLE_RUNS_KEPT
+        if excess > 0:
+            idle = [k for k, s in self._runs.items() if s.chunks == 0 and not s.tasks][:excess]
+            for run_id in idle:
+                del self._runs[run_id]
+
+    async def _claim(self, run_id: str, max_cases: int) -> list[ClaimedCase]:
+        async with self._db.write() as session:
+            claimed = await results_repo.claim_cases(
+                session, run_id, self.owner, lease_s=self.lease_s, limit=max_cases
+            )
+            if claimed:
+                await runs_repo.mark_running(session, run_id)
+        self._held.update(c.result_id for c in claimed)
+        return claimed
+
+    async def _run_case(self, state: _RunState, agent: PooledAgent, case: ClaimedCase) -> bool:
+        try:
+            async with state.semaphore, agent.semaphore, self._slots:
+                await agent.limiter.acquire()
+                self.in_flight += 1
+                try:
+                    result = await self._execute(agent, case)
+                finally:
+                    self.in_flight -= 1
+            recorded = await self._completions.submit(case.result_id, result)
+        finally:
+            self._held.discard(case.result_id)
+        if recorded and state.budget_usd is not None and state.spent_usd is not None:
+            state.spent_usd += result_cost(result)
+            if state.spent_usd >= state.budget_usd and not state.stopping:
+                self._spawn(self._fail_run(state.run_id, self._budget_message(state), "budget"))
+        return recorded
+
+    async def _execute(self, agent: PooledAgent, case: ClaimedCase) -> TestResult:
+        try:
+            return await agent.runner.run(
+                case.test_case, case_index=case.case_index, repeat_index=case.repeat_index
+            )
+        except Exception as exc:  # the runner turns failures into results; this is a bug
+            log.exception("Running case %s of run %s failed.", case.case_index, case.run_id)
+            return TestResult(
+                test_case=case.test_case,
+                case_index=case.case_index,
+                repeat_index=case.repeat_index,
+                status="error",
+                passed=False,
+                score=0.0,
+                error=f"The worker failed while running the case ({type(exc).__name__}: {exc}).",
+                feedback="The case could not be run; see the worker's log.",
+            )
+
+    async def _finish_if_done(self, run_id: str) -> None:
+        async with self._db.session() as session:
+            run = await runs_repo.get_run(session, run_id)
+        # The counters change with the rows, so they tell when no case is pending or running.
+        if run.status not in _ACTIVE or run.completed + run.cancelled < run.total:
+            return
+        # Computed first, so the run is never seen completed without its summary.
+        summary = await build_summary(self._db, run_id)
+        async with self._db.write() as session:
+            if await runs_repo.finish_run_if_done(session, run_id):
+                await runs_repo.set_summary(session, run_id, summary.model_dump(mode="json"))
+
+    # -- stopping runs ------------------------------------------------------------------------
+
+    @staticmethod
+    def _budget_message(state: _RunState) -> str:
+        return (
+            f"Run stopped: budget exhausted (${state.spent_usd or 0.0:.4f} spent of the "
+            f"${state.budget_usd or 0.0:.4f} in metadata.budget_usd). Raise budget_usd and "
+            "start a new run to evaluate the remaining cases."
+        )
+
+    async def _fail_run(self, run_id: str, error: str, reason: str) -> None:
+        state = self._runs.get(run_id)
+        if state is not None:
+            if state.stopping:
+                return
+            state.stopping = True
+        async with self._db.write() as session:
+            changed = await runs_repo.set_run_status(session, run_id, "failed", error=error)
+        log.warning("Run %s failed: %s", run_id, error)
+        await self._stop_local(run_id)
+        if changed:
+            await store_summary(self._db, run_id, stopped_reason=reason)
+
+    async def cancel_run(self, run_id: str) -> None:
+        """Stop this worker's in-flight cases of a run now (the run was cancelled).
+
+        Cases still held are released; a run that is really cancelled gets its summary of what
+        finished. Calling it for a run that is still active only hands its cases back.
+        """
+        await self._stop_local(run_id)
+        await self._summarise_if_stopped(run_id)
+
+    async def _summarise_if_stopped(self, run_id: str) -> None:
+        async with self._db.session() as session:
+            try:
+                run = await runs_repo.get_run(session, run_id)
+            except NotFound:
+                return
+        if run.status == "cancelled" and run.summary is None:
+            await store_summary(self._db, run_id, stopped_reason="cancelled")
+
+    async def _stop_local(self, run_id: str) -> None:
+        state = self._runs.pop(run_id, None)
+        if state is not None:
+            state.stopping = True
+            tasks = list(state.tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._release(run_id)
+
+    async def _release(self, run_id: str | None) -> None:
+        async with self._db.write() as session:
+            await results_repo.release_cases(session, self.owner, run_id=run_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
+    # -- background loops ---------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            held = list(self._held)
+            if not held:
+                continue
+            try:
+                async with self._db.write() as session:
+                    for i in range(0, len(held), _EXTEND_BATCH):
+                        await results_repo.extend_leases(
+                            session, held[i : i + _EXTEND_BATCH], self.owner, lease_s=self.lease_s
+                        )
+            except Exception:  # a missed beat costs nothing while the lease lasts; retry
+                log.warning("Extending %d leases failed.", len(held), exc_info=True)
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_s)
+            watched = [run_id for run_id, s in self._runs.items() if s.tasks and not s.stopping]
+            if not watched:
+                continue
+            try:
+                ended = await self._ended_runs(watched)
+            except Exception:
+                log.warning("Reading run statuses failed.", exc_info=True)
+                continue
+            for run_id in ended:
+                self._spawn(self.cancel_run(run_id))
+
+    async def _ended_runs(self, run_ids: list[str]) -> list[str]:
+        ended = []
+        async with self._db.session() as session:
+            for run_id in run_ids:
+                try:
+                    run = await runs_repo.get_run(session, run_id)
+                except NotFound:
+                    ended.append(run_id)
+                    continue
+                if run.status not in _ACTIVE:
+                    ended.append(run_id)
+        return ended
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    async def close(self, *, grace_s: float = 10.0) -> None:
+        """Stop taking work; finish in-flight cases within ``grace_s``, release the rest."""
+        self._closing = True
+        tasks = [task for state in self._runs.values() for task in state.tasks]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=max(0.0, grace_s))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._spawned:
+            await asyncio.gather(*list(self._spawned), return_exceptions=True)
+        await self._completions.aclose()
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops = []
+        try:
+            await self._release(None)
+        except Exception:  # leases then simply run out, and the cases are handed out again
+            log.warning("Releasing the cases of %s failed.", self.owner, exc_info=True)
+        self._held.clear()
+        await self._agents.aclose()
