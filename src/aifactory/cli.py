@@ -241,9 +241,12 @@ def progress_bar(total: int) -> Progress:
 
 
 def _register_server_commands() -> None:
+    from aifactory.cli_remote import status, submit
     from aifactory.cli_server import db_app, keys_app, serve
 
     app.command("serve")(serve)
+    app.command("submit")(submit)
+    app.command("status")(status)
     app.add_typer(db_app, name="db")
     app.add_typer(keys_app, name="keys")
 
