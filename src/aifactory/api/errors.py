@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aifactory.errors import (
@@ -82,6 +84,20 @@ class Unavailable(APIError):
             self.code = code
 
 
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable ``code``, a sentence for people, and structured ``details``."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorPublic(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """The one error shape of the API."""
     return {"error": {"code": code, "message": message, "details": details}}
@@ -131,6 +147,107 @@ def _is_database_outage(exc: BaseException) -> bool:
     }
 
 
+def _is_unstorable_value(exc: BaseException) -> bool:
+    """Whether ``exc`` means a value from the request cannot be stored (rather than a bug).
+
+    A number beyond the column's range (``OverflowError`` from the driver, PostgreSQL's
+    "out of int32 range") or text PostgreSQL refuses (a NUL character) is the client's to fix.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OverflowError):
+            return True
+        # sqlalchemy.exc.DataError and asyncpg.exceptions.DataError (and its subclasses for
+        # untranslatable characters) share the DB-API name.
+        if any(cls.__name__ == "DataError" for cls in type(current).__mro__):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _unstorable(request: Request) -> JSONResponse:
+    # Never the value itself in the answer or the log: it may be a secret.
+    log.info("refused a value the database cannot store (request %s)", _request_id(request))
+    return error_response(
+        422,
+        "invalid_request",
+        "A value in the request cannot be stored: a number is too large or text holds a "
+        "NUL character. Change the value and send the request again.",
+        {"request_id": _request_id(request)},
+    )
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorPublic"}
+_DOCUMENTED = {
+    "401": "No API key, or a wrong one.",
+    "403": "The API key lacks the scope this operation needs.",
+    "404": "An id in the path or the body names nothing.",
+    "409": "The id is taken, or the Idempotency-Key was used with another body.",
+    "413": "The body is larger than AIFACTORY_MAX_BODY_BYTES.",
+    "422": "The request is malformed or violates the schema; details name the field.",
+    "429": "Too many requests for this key; see Retry-After.",
+    "503": "The database cannot be reached; see Retry-After.",
+}
+_CONFLICTS = {"createAgent", "createSuite", "importSuite", "submitBatch"}
+_NOT_FOUND_IN_BODY = {"runTest", "submitBatch"}
+
+
+def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:
+    statuses = ["422"] if "422" in operation.get("responses", {}) else []
+    if not path.startswith("/api/v1/"):
+        return statuses
+    statuses += ["401", "403", "429", "503"]
+    if "{" in path or operation.get("operationId") in _NOT_FOUND_IN_BODY:
+        statuses.append("404")
+    if operation.get("operationId") in _CONFLICTS:
+        statuses.append("409")
+    if "requestBody" in operation:
+        statuses += ["413", "422"]
+    return statuses
+
+
+def document_errors(app: FastAPI) -> None:
+    """Publish the real error shape in the OpenAPI document.
+
+    FastAPI documents its own ``{"detail": [...]}`` for 422, which this API never answers;
+    every operation documents :class:`ErrorPublic` for the errors it can give instead, so
+    generated clients and schema checks see what the API really sends.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        error_schema = ErrorPublic.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(error_schema.pop("$defs", {}))
+        schemas["ErrorPublic"] = error_schema
+        for path, operations in document.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status in _error_statuses(path, operation):
+                    documented = responses.get(status, {})
+                    if "HTTPValidationError" in str(documented) or not documented:
+                        responses[status] = {
+                            "description": _DOCUMENTED[status],
+                            "content": {"application/json": {"schema": _ERROR_REF}},
+                        }
+        if "HTTPValidationError" not in str(document.get("paths")):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for error in exc.errors():
@@ -146,7 +263,8 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every error class to its HTTP answer."""
+    """Map every error class to its HTTP answer, and document the answers in OpenAPI."""
+    document_errors(app)
 
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
@@ -193,9 +311,21 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, message, headers=headers)
 
+    # Handled here rather than by the catch-all below, which Starlette re-raises to the server
+    # after answering (and the server would log the statement with its parameters).
+    @app.exception_handler(OverflowError)
+    async def _too_large_number(request: Request, _: OverflowError) -> JSONResponse:
+        return _unstorable(request)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if _is_unstorable_value(exc):
+            return _unstorable(request)
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        request_id = getattr(request.state, "request_id", None)
+        request_id = _request_id(request)
         if _is_database_outage(exc):
             log.warning("database unavailable: %s", type(exc).__name__)
             return error_response(

@@ -1,0 +1,77 @@
+"""How ``aifactory serve`` starts: the loopback rule without auth, and the first admin key."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.fakes.server_process import (
+    free_port,
+    is_listening,
+    running_server,
+    server_env,
+    start_server,
+)
+
+_KEY = re.compile(r"afk_[A-Za-z0-9_-]{20,}")
+
+
+def test_auth_disabled_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
+    database = tmp_path / "never.db"
+    env = server_env(DATABASE_URL=f"sqlite+aiosqlite:///{database}", AIFACTORY_AUTH="disabled")
+    port = free_port()
+    started = time.monotonic()
+    server = start_server(tmp_path, env, host="0.0.0.0", port=port, wait=False)
+    try:
+        returncode = server.process.wait(timeout=20)
+    finally:
+        server.stop(timeout_s=1)
+    assert returncode == 2
+    assert time.monotonic() - started < 20
+    message = " ".join(server.stderr.split())
+    assert "AIFACTORY_AUTH=disabled is only allowed on a loopback address" in message
+    assert "0.0.0.0" in message
+    # It stopped before doing anything: no socket, no database.
+    assert not is_listening(port)
+    assert not database.exists()
+
+
+@pytest.mark.slow
+def test_auth_disabled_on_loopback_serves_without_a_key(tmp_path: Path) -> None:
+    env = server_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'open.db'}", AIFACTORY_AUTH="disabled"
+    )
+    with running_server(tmp_path, env) as server:
+        agents = httpx.get(f"{server.url}/api/v1/agents", timeout=10)
+        output = server.output()
+    assert agents.status_code == 200, agents.text
+    assert [a["id"] for a in agents.json()["items"]] == ["demo-support-bot"]
+    # Nothing to authenticate with, so no key is made either.
+    assert _KEY.findall(output) == []
+
+
+@pytest.mark.slow
+def test_first_start_prints_one_working_admin_key_and_the_second_none(tmp_path: Path) -> None:
+    env = server_env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}")
+    with running_server(tmp_path, env) as first:
+        printed = _KEY.findall(first.stdout)
+        assert len(printed) == 1, first.stdout
+        key = printed[0]
+        with httpx.Client(base_url=first.url, timeout=10) as client:
+            assert client.get("/api/v1/agents").status_code == 401
+            keys = client.get("/api/v1/keys", headers={"Authorization": f"Bearer {key}"})
+            assert keys.status_code == 200, keys.text
+            assert [k["scopes"] for k in keys.json()["items"]] == [["admin"]]
+    assert "first admin API key" in first.stdout
+
+    with running_server(tmp_path, env) as second:
+        again = httpx.get(
+            f"{second.url}/api/v1/agents", headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
+        output = second.output()
+    assert again.status_code == 200
+    assert _KEY.findall(output) == []
+    assert "first admin API key" not in output

@@ -1,0 +1,81 @@
+"""``serve --workers 2``: requests spread over two processes, and the metrics count them all."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.fakes.server_process import running_server, server_env
+
+KEY = "afk_e2e-workers-admin-key-0123456789abcdefghijk"
+REQUESTS = 120
+_SAMPLE = re.compile(r"^aifactory_http_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+
+
+def health_on_a_new_connection(port: int) -> int:
+    # A new connection each time: a kept-alive one would stick to one worker. (http.client
+    # rather than a new httpx client per request, which would build an SSL context each time.)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def prometheus_requests(text: str) -> dict[str, float]:
+    """``aifactory_http_requests_total`` per label set, from the exposition text."""
+    samples = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match:
+            samples[match["labels"]] = float(match["value"])
+    return samples
+
+
+def worker_pids(directory: Path) -> set[str]:
+    # prometheus_client's multiprocess mode keeps one counter file per process that counted
+    # something: two files mean both workers answered requests.
+    return {p.stem.rsplit("_", 1)[1] for p in directory.glob("counter_*.db")}
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_load_and_count_every_request(tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "prometheus"
+    env = server_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'workers.db'}",
+        AIFACTORY_API_KEYS=KEY,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    with running_server(tmp_path, env, args=("--workers", "2")) as server:
+        # Both workers must be up before the load, or the first takes it all.
+        deadline = time.monotonic() + 30
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            while True:
+                statuses = list(pool.map(health_on_a_new_connection, [server.port] * REQUESTS))
+                assert statuses == [200] * REQUESTS
+                if len(worker_pids(metrics_dir)) >= 2 or time.monotonic() > deadline:
+                    break
+        assert len(worker_pids(metrics_dir)) == 2, sorted(metrics_dir.iterdir())
+
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10.0
+        ) as client:
+            snapshot = client.get("/api/v1/metrics").json()
+            time.sleep(0.2)  # the other worker records its answer to the call above
+            exposition = client.get("/metrics")
+
+    assert snapshot["requests_total"] >= REQUESTS
+    assert exposition.status_code == 200
+    samples = prometheus_requests(exposition.text)
+    health = samples['method="GET",route="/health",status="200"']
+    assert health >= REQUESTS
+    # The JSON view and the Prometheus view are the same numbers, give or take the JSON
+    # request itself, which is counted after it answered.
+    assert sum(samples.values()) - snapshot["requests_total"] in (0, 1)
+    assert samples.get('method="GET",route="/api/v1/metrics",status="200"') == 1
