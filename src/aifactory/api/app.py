@@ -19,6 +19,7 @@ from aifactory.api.deps import Services
 from aifactory.api.errors import install_error_handlers
 from aifactory.api.metrics import Metrics
 from aifactory.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from aifactory.api.probe import DatabaseProbe
 from aifactory.api.routes import agents, keys, operations, runs, suites, tests
 from aifactory.bootstrap import engine
 from aifactory.service.agents import AgentService
@@ -96,6 +97,7 @@ def create_app(
                 runs=run_service,
                 keys=KeyService(db, auth),
                 queue_info={"backend": "inprocess" if settings.queue_url is None else "remote"},
+                probe=DatabaseProbe(db),
             )
             app.state.services = services
             await queue.start()

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 
 from aifactory.api.auth import Authenticator, Principal
 from aifactory.api.metrics import Metrics
+from aifactory.api.probe import DatabaseProbe
 from aifactory.service.agents import AgentService
 from aifactory.service.keys import KeyService
 from aifactory.service.runs import RunService
@@ -30,9 +31,13 @@ class Services:
     runs: RunService
     keys: KeyService
     queue_info: dict[str, object]
+    probe: DatabaseProbe | None = None
+    """The database check behind ``/health`` (``db.ping`` on every call when absent)."""
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop
+    # on every request for an attribute lookup.
     services: Services = request.app.state.services
     return services
 

@@ -22,7 +22,8 @@ router = APIRouter()
 )
 async def health(services: ServicesDep, response: Response) -> Health:
     """Whether the service and its database answer; 503 when the database does not."""
-    database_ok = await services.db.ping()
+    probe = services.probe
+    database_ok = await (probe.ok() if probe is not None else services.db.ping())
     queue = dict(services.queue_info)
     if not database_ok:
         response.status_code = 503
