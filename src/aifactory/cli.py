@@ -243,8 +243,10 @@ def progress_bar(total: int) -> Progress:
 def _register_server_commands() -> None:
     from aifactory.cli_remote import status, submit
     from aifactory.cli_server import db_app, keys_app, serve
+    from aifactory.cli_smoke import smoke
 
     app.command("serve")(serve)
+    app.command("smoke")(smoke)
     app.command("submit")(submit)
     app.command("status")(status)
     app.add_typer(db_app, name="db")

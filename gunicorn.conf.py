@@ -1,0 +1,100 @@
+"""Gunicorn configuration for production: ``gunicorn -c gunicorn.conf.py`` and nothing else.
+
+Settings come from the same environment as the rest of the service (``load_settings``):
+
+- ``SERVER_HOST`` / ``SERVER_PORT`` bind (``PORT``, as Railway and Heroku set it, is honoured
+  when ``SERVER_PORT`` is not given);
+- ``GUNICORN_WORKERS`` processes (default ``max(2, 2 x cores - 1)``), ``GUNICORN_TIMEOUT``
+  seconds (default 120), ``LOG_LEVEL``;
+- ``AIFACTORY_SHUTDOWN_GRACE_S`` seconds for in-flight requests on a graceful stop.
+
+Before any worker starts, the master migrates the database once (``on_starting``), so workers
+never race on the schema, and prepares ``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics`` and
+``/api/v1/metrics`` count every worker's requests; ``child_exit`` tells prometheus_client
+when a worker is gone. ``GUNICORN_CMD_ARGS`` still overrides anything set here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+from aifactory.cli_server import is_loopback, prepare
+from aifactory.settings import load_settings
+
+# Nothing here may import prometheus_client: it picks its storage (per process or shared files)
+# when first imported, and the master must not pick before PROMETHEUS_MULTIPROC_DIR is set.
+
+_settings = load_settings()
+
+
+def default_workers(cores: int | None = None) -> int:
+    """The original deployment's rule: ``2 x cores - 1``, and never fewer than two."""
+    return max(2, 2 * (cores or os.cpu_count() or 1) - 1)
+
+
+def _port() -> int:
+    if "SERVER_PORT" not in os.environ and os.environ.get("PORT", "").isdigit():
+        return int(os.environ["PORT"])
+    return _settings.server_port
+
+
+wsgi_app = "aifactory.api.asgi:app_factory()"
+worker_class = "uvicorn_worker.UvicornWorker"
+bind = [f"{_settings.server_host}:{_port()}"]
+workers = _settings.gunicorn_workers or default_workers()
+timeout = _settings.gunicorn_timeout
+graceful_timeout = max(1, int(_settings.shutdown_grace_s))
+keepalive = 5
+backlog = 2048
+# Kept for parity with the original configuration; uvicorn workers do not read it (gevent and
+# eventlet workers do), and every worker serves as many connections as its event loop takes.
+worker_connections = 1000
+# Each worker imports the app after the fork: database pools and metric files are per process.
+preload_app = False
+# Proxies (Railway, a load balancer) set X-Forwarded-*; the app sees the client's address.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+accesslog = "-"
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+proc_name = "aifactory"
+
+
+def on_starting(server: Any) -> None:
+    """Once, in the master: refuse an unauthenticated public bind, migrate, set up metrics."""
+    host = _settings.server_host
+    if _settings.auth == "disabled" and not is_loopback(host):
+        print(
+            f"error: AIFACTORY_AUTH=disabled is only allowed on a loopback address; refusing to "
+            f"listen on {host}. Use API keys, or bind 127.0.0.1.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    seed_demo = os.environ.get("AIFACTORY_SEED_DEMO", "").lower() in ("1", "true", "yes")
+    plaintext = asyncio.run(prepare(_settings, seed_demo=seed_demo))
+    server.log.info("Database migrated (%s).", _settings.database.split("://", 1)[0])
+    if plaintext:
+        print(
+            "A first admin API key was created. It is shown only this once:\n"
+            f"    {plaintext}\n"
+            "Use it as 'Authorization: Bearer <key>'; set AIFACTORY_API_KEYS in production.",
+            flush=True,
+        )
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        # Counts from a previous run of the server would be added to this one's.
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="aifactory-metrics-")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: drop its live gauges (its counters stay in the totals)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,146 @@
+"""``gunicorn -c gunicorn.conf.py``: two uvicorn workers, one schema, metrics counting both."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import runpy
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from tests.fakes.gunicorn_process import GUNICORN_CONF, gunicorn_env, running_gunicorn
+
+KEY = "afk_e2e-gunicorn-admin-key-0123456789abcdefghij"
+_SAMPLE = re.compile(r"^aifactory_http_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+HEALTH_200 = 'method="GET",route="/health",status="200"'
+
+
+def get_on_a_new_connection(port: int) -> int:
+    # A new connection each time: a kept-alive one would stay with one worker.
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def prometheus_counts(base_url: str) -> dict[str, float]:
+    """``aifactory_http_requests_total`` per label set; ``/metrics`` itself is never counted."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    return {
+        match["labels"]: float(match["value"])
+        for line in text.splitlines()
+        if (match := _SAMPLE.match(line))
+    }
+
+
+def worker_pids(master_pid: int) -> set[int]:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def counting_pids(metrics_dir: Path) -> set[int]:
+    # prometheus_client keeps one counter file per process that counted something.
+    return {int(p.stem.rsplit("_", 1)[1]) for p in metrics_dir.glob("counter_*.db")}
+
+
+@pytest.mark.slow
+def test_two_workers_serve_and_metrics_count_exactly_the_requests_sent(tmp_path: Path) -> None:
+    env = gunicorn_env(tmp_path, workers=2, AIFACTORY_API_KEYS=KEY)
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    with running_gunicorn(tmp_path, env) as server:
+        health = httpx.get(f"{server.url}/health", timeout=10)
+        assert health.status_code == 200
+        assert health.json()["database"] == "ok"
+        workers = worker_pids(server.process.pid)
+        assert len(workers) == 2
+
+        # Everything counted so far (readiness polls, the call above); /metrics is not counted.
+        before = prometheus_counts(server.url)
+        sent = 0
+        deadline = time.monotonic() + 30
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            # At least one round, and more until both workers have answered some (the second
+            # may still be booting at first).
+            while sent == 0 or (
+                counting_pids(metrics_dir) != workers and time.monotonic() < deadline
+            ):
+                statuses = list(pool.map(get_on_a_new_connection, [server.port] * 100))
+                assert statuses == [200] * 100
+                sent += 100
+        assert counting_pids(metrics_dir) == workers, "both workers must have served requests"
+
+        # A worker records a request just after answering it: wait until all have landed.
+        expected_total = sum(before.values()) + sent
+        while sum(prometheus_counts(server.url).values()) < expected_total:
+            assert time.monotonic() < deadline + 5, "the counts never reached the requests sent"
+            time.sleep(0.05)
+        after = prometheus_counts(server.url)
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            snapshot = client.get(
+                "/api/v1/metrics", headers={"Authorization": f"Bearer {KEY}"}
+            ).json()
+
+    assert after[HEALTH_200] - before.get(HEALTH_200, 0) == sent
+    assert sum(after.values()) == expected_total
+    # The JSON view sums every worker's files too; its own request is counted after it answers.
+    assert snapshot["requests_total"] == expected_total
+    assert snapshot["errors_total"] == 0
+
+
+def load_conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> dict[str, Any]:
+    """The conf's settings as gunicorn reads them, for the given environment only."""
+    monkeypatch.chdir(tmp_path)  # no developer .env
+    for name in ("SERVER_HOST", "SERVER_PORT", "PORT", "GUNICORN_WORKERS", "GUNICORN_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(GUNICORN_CONF))
+
+
+def test_conf_reads_the_original_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    conf = load_conf(
+        monkeypatch,
+        tmp_path,
+        SERVER_HOST="127.0.0.1",
+        SERVER_PORT="9123",
+        GUNICORN_WORKERS="4",
+        GUNICORN_TIMEOUT="45",
+        LOG_LEVEL="DEBUG",
+    )
+    assert conf["bind"] == ["127.0.0.1:9123"]
+    assert conf["workers"] == 4
+    assert conf["timeout"] == 45
+    assert conf["loglevel"] == "debug"
+    assert conf["worker_class"] == "uvicorn_worker.UvicornWorker"
+    assert (conf["keepalive"], conf["backlog"], conf["worker_connections"]) == (5, 2048, 1000)
+    assert conf["accesslog"] == "-"
+
+
+def test_conf_defaults_and_railway_port(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    conf = load_conf(monkeypatch, tmp_path, PORT="7654")
+    assert conf["bind"] == ["127.0.0.1:7654"]
+    assert conf["timeout"] == 120
+    assert conf["workers"] == conf["default_workers"]()
+    assert [conf["default_workers"](n) for n in (1, 2, 4)] == [2, 3, 7]
+    # SERVER_PORT wins over the platform's PORT when both are set.
+    assert load_conf(monkeypatch, tmp_path, PORT="7654", SERVER_PORT="8111")["bind"] == [
+        "127.0.0.1:8111"
+    ]
+
+
+def test_conf_refuses_a_public_bind_without_authentication(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = load_conf(monkeypatch, tmp_path, SERVER_HOST="0.0.0.0", AIFACTORY_AUTH="disabled")
+    # on_starting runs before gunicorn opens any socket; nothing listens here.
+    with pytest.raises(SystemExit) as exit_info:
+        conf["on_starting"](SimpleNamespace(log=None))
+    assert exit_info.value.code == 2
+    assert "refusing to listen on 0.0.0.0" in capsys.readouterr().err

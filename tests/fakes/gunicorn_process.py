@@ -1,0 +1,63 @@
+"""The production server in a subprocess: ``gunicorn -c gunicorn.conf.py`` on a free loopback port.
+
+Built on :mod:`tests.fakes.server_process`: the same clean environment, output files and
+process-group stop, with gunicorn and the repository's own configuration instead of
+``aifactory serve``. Nothing but environment variables is passed, as on Railway.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.fakes.server_process import ServerProcess, free_port, server_env
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN_CONF = ROOT / "gunicorn.conf.py"
+
+
+def gunicorn_env(directory: Path, *, workers: int = 2, **variables: str) -> dict[str, str]:
+    """A clean environment for gunicorn: a SQLite file in ``directory``, the metrics there too."""
+    return server_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{directory / 'gunicorn.db'}",
+        PROMETHEUS_MULTIPROC_DIR=str(directory / "prometheus"),
+        GUNICORN_WORKERS=str(workers),
+        LOG_LEVEL="WARNING",
+        **variables,
+    )
+
+
+@contextmanager
+def running_gunicorn(
+    directory: Path, env: Mapping[str, str], *, timeout_s: float = 60.0
+) -> Iterator[ServerProcess]:
+    """Start gunicorn with the repository's conf in ``directory``; stop its process group after.
+
+    ``SERVER_HOST`` is always 127.0.0.1 and ``SERVER_PORT`` a free port: tests never listen on
+    anything else.
+    """
+    port = free_port()
+    stamp = f"{port}-{secrets.token_hex(3)}"
+    stdout_path = directory / f"gunicorn-{stamp}.out"
+    stderr_path = directory / f"gunicorn-{stamp}.err"
+    full_env = {**env, "SERVER_HOST": "127.0.0.1", "SERVER_PORT": str(port)}
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)],
+            cwd=directory,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    server = ServerProcess(process, port, "127.0.0.1", stdout_path, stderr_path)
+    try:
+        server.wait_ready(timeout_s)
+        yield server
+    finally:
+        server.stop()
