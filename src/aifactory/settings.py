@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
     cors_origins: str = Field(default="", validation_alias="AIFACTORY_CORS_ORIGINS")
+    session_secret: str | None = Field(default=None, validation_alias="AIFACTORY_SESSION_SECRET")
+    """Mixed into the signature of dashboard sessions, so that reading the database alone is not
+    enough to forge one (the same value on every worker)."""
     rate_limit_per_minute: int = Field(
         default=120_000, ge=0, validation_alias="AIFACTORY_RATE_LIMIT_PER_MINUTE"
     )

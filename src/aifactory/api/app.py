@@ -29,6 +29,7 @@ from aifactory.service.suites import SuiteService
 from aifactory.settings import Settings
 from aifactory.store import keys_repo, migrate
 from aifactory.store.database import Database
+from aifactory.web import routes as dashboard
 
 log = logging.getLogger("aifactory.api")
 
@@ -129,6 +130,8 @@ def create_app(
         keys.router,
     ):
         app.include_router(router)
+    # The dashboard at "/": server-rendered pages, kept out of the OpenAPI document.
+    app.include_router(dashboard.router)
 
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:

@@ -1,0 +1,191 @@
+"""What the pages show, shaped from what the services answer.
+
+Plain functions from service results to small view records; the templates only lay them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+
+from aifactory.api.schemas import RunPublic
+from aifactory.domain import stats
+from aifactory.web.charts import IntervalBar, interval_bar
+
+CSRF_MESSAGE = (
+    "This form was sent without a valid security token. Reload the page and send it again."
+)
+REPORT_FORMATS = (
+    ("html", "HTML"),
+    ("markdown", "Markdown"),
+    ("json", "JSON"),
+    ("junit", "JUnit XML"),
+    ("csv", "CSV"),
+)
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The API's error shape, for the dashboard's JSON endpoint."""
+    return {"error": {"code": code, "message": message, "details": None}}
+
+
+def has_insights(services: Any) -> bool:
+    """Whether the app offers comparisons, trends and reports (``services.insights``)."""
+    return getattr(services, "insights", None) is not None
+
+
+def progress_body(run: RunPublic) -> dict[str, Any]:
+    """What the live progress script reads."""
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "total": run.total,
+        "completed": run.completed,
+        "passed": run.passed,
+        "failed": run.failed,
+        "errored": run.errored,
+        "progress": run.progress,
+        "finished": run.status in TERMINAL,
+    }
+
+
+def latest_runs(runs: Iterable[RunPublic]) -> dict[str, RunPublic]:
+    """The newest run of each agent among ``runs`` (given newest first)."""
+    latest: dict[str, RunPublic] = {}
+    for run in runs:
+        latest.setdefault(run.agent_id, run)
+    return latest
+
+
+@dataclass(frozen=True, slots=True)
+class Pager:
+    """Where a page of a list starts and ends, and links to its neighbours."""
+
+    total: int
+    first: int
+    last: int
+    page: int
+    pages: int
+    prev_url: str | None
+    next_url: str | None
+
+
+def pager(total: int, page: int, size: int, request: Request) -> Pager:
+    """The pager of a list of ``total`` items shown ``size`` at a time."""
+    pages = max(1, -(-total // size))
+    params = {k: v for k, v in request.query_params.items() if k != "page" and v}
+
+    def url(n: int) -> str:
+        query = urlencode({**params, "page": n} if n > 1 else params)
+        return f"{request.url.path}?{query}" if query else request.url.path
+
+    first = min(total, (page - 1) * size + 1)
+    return Pager(
+        total=total,
+        first=first,
+        last=min(total, page * size),
+        page=page,
+        pages=pages,
+        prev_url=url(page - 1) if page > 1 else None,
+        next_url=url(page + 1) if page < pages else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TagRow:
+    """One tag's pass rate with its interval."""
+
+    tag: str
+    passed: int
+    total: int
+    pass_rate: float | None
+    ci: Mapping[str, Any] | None
+    bar: IntervalBar | None
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryView:
+    """A run's aggregates as the run page shows them."""
+
+    pass_rate: float | None
+    pass_rate_ci: Mapping[str, Any] | None
+    mean_score: float | None = None
+    score_ci: Mapping[str, Any] | None = None
+    latency: Mapping[str, float] = field(default_factory=dict)
+    usage: Mapping[str, Any] = field(default_factory=dict)
+    judge_usage: Mapping[str, Any] = field(default_factory=dict)
+    cost_usd: float | None = None
+    tags: list[TagRow] = field(default_factory=list)
+    flaky_cases: list[str] = field(default_factory=list)
+    pass_at_k: Mapping[str, float] = field(default_factory=dict)
+    stopped_reason: str | None = None
+    final: bool = False
+    """False while the run goes on: the figures are from the counters so far."""
+
+
+def summary_view(run: RunPublic) -> SummaryView:
+    """The run's stored summary, or, before it has one, what its counters already say."""
+    summary = run.summary
+    if not summary:
+        so_far = stats.wilson_interval(run.passed, run.completed)
+        return SummaryView(
+            pass_rate=run.passed / run.completed if run.completed else None,
+            pass_rate_ci=so_far.model_dump() if so_far else None,
+        )
+    tags = []
+    for tag, row in sorted((summary.get("by_tag") or {}).items()):
+        ci = row.get("pass_rate_ci") or {}
+        rate = row.get("pass_rate")
+        tags.append(
+            TagRow(
+                tag=tag,
+                passed=int(row.get("passed", 0)),
+                total=int(row.get("total", 0)),
+                pass_rate=rate,
+                ci=ci or None,
+                bar=interval_bar(
+                    rate,
+                    ci.get("low"),
+                    ci.get("high"),
+                    title=f"{tag}: {row.get('passed', 0)} of {row.get('total', 0)} passed",
+                ),
+            )
+        )
+    return SummaryView(
+        pass_rate=summary.get("pass_rate"),
+        pass_rate_ci=summary.get("pass_rate_ci"),
+        mean_score=summary.get("mean_score"),
+        score_ci=summary.get("score_ci"),
+        latency=summary.get("latency_ms") or {},
+        usage=summary.get("usage") or {},
+        judge_usage=summary.get("judge_usage") or {},
+        cost_usd=summary.get("cost_usd"),
+        tags=tags,
+        flaky_cases=list(summary.get("flaky_cases") or []),
+        pass_at_k=summary.get("pass_at_k") or {},
+        stopped_reason=summary.get("stopped_reason"),
+        final=True,
+    )
+
+
+def run_tags(run: RunPublic, current: str | None) -> list[str]:
+    """The tags to offer in the run page's filter (those of its summary, and the one in use)."""
+    tags = sorted((run.summary or {}).get("by_tag") or {})
+    if current and current not in tags:
+        tags.append(current)
+    return tags
+
+
+async def agent_trend(services: Any, agent_id: str) -> dict[str, Any]:
+    """The agent page's trend chart, per-version rates and flaky cases."""
+    return {
+        "chart": None,
+        "version_rates": [],
+        "flaky": [],
+        "trend_available": has_insights(services),
+    }
