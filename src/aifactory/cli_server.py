@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Awaitable, Callable
 import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -111,6 +111,8 @@ def serve(
             f"    {plaintext}\n"
             "Use it as 'Authorization: Bearer <key>'; make more with 'aifactory keys create'."
         )
+    if workers > 1 or reload:
+        os.environ["AIFACTORY_SINGLE_PROCESS"] = "false"
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         directory = tempfile.mkdtemp(prefix="aifactory-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory

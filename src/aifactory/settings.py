@@ -57,6 +57,16 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("AIFACTORY_QUEUE_URL", "REDIS_URL")
     )
     lease_s: float = Field(default=30.0, gt=0, validation_alias="AIFACTORY_LEASE_S")
+    queue_name: str = Field(
+        default="aifactory", min_length=1, max_length=200, validation_alias="AIFACTORY_QUEUE_NAME"
+    )
+    """The stream (Redis) or queue and exchange (RabbitMQ) the distributed queue uses."""
+    queue_max_depth: int = Field(default=10_000, ge=1, validation_alias="AIFACTORY_QUEUE_MAX_DEPTH")
+    """Chunks the distributed queue may hold before batch submission answers 503."""
+    limits_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AIFACTORY_LIMITS_URL", "REDIS_URL")
+    )
+    """Redis for agent limits shared by every worker (default: the queue's, when it is Redis)."""
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, validation_alias="AIFACTORY_MAX_BODY_BYTES"
     )
@@ -77,6 +87,12 @@ class Settings(BaseSettings):
         default=120_000, ge=0, validation_alias="AIFACTORY_RATE_LIMIT_PER_MINUTE"
     )
     """Requests per minute per API key and process; 0 turns the limit off."""
+    single_process: bool = Field(default=True, validation_alias="AIFACTORY_SINGLE_PROCESS")
+    """Whether this is the only process working on the database's batches (embedded mode).
+
+    ``aifactory serve --workers N`` and gunicorn set it false: then a restarted process does not
+    take over claims that may belong to a live sibling, and waits for their leases to run out.
+    """
     shutdown_grace_s: float = Field(
         default=10.0, ge=0, validation_alias="AIFACTORY_SHUTDOWN_GRACE_S"
     )

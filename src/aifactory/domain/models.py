@@ -133,7 +133,7 @@ class AgentSpec(BaseModel):
     kind: AgentKind
     config: dict[str, Any] = Field(default_factory=dict)
     max_concurrency: int = Field(default=8, ge=1, le=1000)
-    rate_limit_per_minute: int | None = Field(default=600, ge=1)
+    rate_limit_per_minute: int | None = Field(default=600, ge=1, le=100_000_000)
 
     @field_validator("id")
     @classmethod

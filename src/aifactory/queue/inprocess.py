@@ -100,6 +100,7 @@ class InProcessQueue:
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1.")
         self._db = db
+        self._single_process = settings.single_process
         self.chunk_size = chunk_size
         # Claim about twice what can run at once: the next cases are at hand when a chunk
         # finishes, and few cases sit claimed (leased away from other workers) doing nothing.
@@ -126,6 +127,7 @@ class InProcessQueue:
         self._changed = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._started = False
+        self.info: dict[str, object] = {"backend": "inprocess"}
 
     # -- BatchQueue ---------------------------------------------------------------------------
 
@@ -141,6 +143,9 @@ class InProcessQueue:
             self._loop(self._dispatch_loop(), "aifactory-dispatch"),
             self._loop(self._reconcile_loop(), "aifactory-reconcile"),
         ]
+
+    async def admit(self) -> None:
+        """Always lets a batch in: its tokens are a counter here, and cost no memory per case."""
 
     async def enqueue(self, run_id: str, total_cases: int) -> None:
         """Queue tokens covering ``total_cases`` cases of the stored run ``run_id``."""
@@ -270,7 +275,9 @@ class InProcessQueue:
         Only right in embedded mode, where no other process works on this database: the cases
         it finds claimed were held by a process that is gone. Returns the cases released.
         """
-        released = await release_all_claims(self._db)
+        # With several server processes on one database (serve --workers N), a sibling's claims
+        # are alive: leave them to run out (the reconciler re-queues them if it died).
+        released = await release_all_claims(self._db) if self._single_process else 0
         if released:
             log.info("Released %d cases a previous process left running.", released)
         async with self._db.session() as session:

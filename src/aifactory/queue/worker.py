@@ -25,6 +25,7 @@ stays ``running``; a cancelled run's rows were already made ``cancelled`` by ``r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine
@@ -35,7 +36,7 @@ from aifactory.bootstrap import Engine
 from aifactory.domain.models import AgentSpec, TestResult
 from aifactory.engine.case_runner import CaseRunnerOptions
 from aifactory.errors import AIFactoryError
-from aifactory.queue.agent_pool import AgentPool, PooledAgent
+from aifactory.queue.agent_pool import AgentLimits, AgentPool, PooledAgent
 from aifactory.queue.base import DEFAULT_CONCURRENCY
 from aifactory.queue.completions import CompletionWriter
 from aifactory.queue.summaries import build_summary, result_cost, spent_usd, store_summary
@@ -67,6 +68,10 @@ class _RunState:
     tasks: set[asyncio.Task[bool]] = field(default_factory=set)
     chunks: int = 0
     stopping: bool = False
+    active: int = 0
+    """Cases of this run being executed or recorded right now."""
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever ``active`` is zero."""
 
 
 def _budget(run: RunRecord) -> float | None:
@@ -89,6 +94,8 @@ class CaseWorker:
         lease_s: how long a claim holds without a heartbeat (default ``settings.lease_s``).
         poll_s: how often the status of runs in progress is read (to notice cancels).
         agent_pool_size: agent versions kept built.
+        limits: where agents' ``max_concurrency`` and rate limits live (default: this process;
+            distributed workers share them through Redis).
     """
 
     def __init__(
@@ -103,6 +110,7 @@ class CaseWorker:
         lease_s: float | None = None,
         poll_s: float = 0.5,
         agent_pool_size: int = 32,
+        limits: AgentLimits | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("A worker's concurrency must be at least 1.")
@@ -115,7 +123,7 @@ class CaseWorker:
         options = options or CaseRunnerOptions(
             timeout_s=settings.case_timeout_s, allow_python=False
         )
-        self._agents = AgentPool(engine, options, size=agent_pool_size)
+        self._agents = AgentPool(engine, options, size=agent_pool_size, limits=limits)
         self._completions = CompletionWriter(db, owner)
         self._runs: OrderedDict[str, _RunState] = OrderedDict()
         self._held: set[str] = set()
@@ -129,6 +137,15 @@ class CaseWorker:
     def held(self) -> int:
         """Cases this worker has claimed and not yet recorded (memory in use is bounded by it)."""
         return len(self._held)
+
+    @property
+    def closing(self) -> bool:
+        """Whether :meth:`close` was called (new tokens are not taken any more)."""
+        return self._closing
+
+    def executing_chunks(self) -> dict[str, int]:
+        """Tokens being executed now, per run."""
+        return {run_id: s.chunks for run_id, s in self._runs.items() if s.chunks > 0}
 
     @property
     def busy(self) -> bool:
@@ -262,22 +279,42 @@ class CaseWorker:
         self._held.update(c.result_id for c in claimed)
         return claimed
 
+    def _over_budget(self, state: _RunState) -> bool:
+        return (
+            state.budget_usd is not None
+            and state.spent_usd is not None
+            and state.spent_usd >= state.budget_usd
+        )
+
     async def _run_case(self, state: _RunState, agent: PooledAgent, case: ClaimedCase) -> bool:
+        recorded = False
         try:
             async with state.semaphore, agent.semaphore, self._slots:
-                await agent.limiter.acquire()
-                self.in_flight += 1
+                if state.stopping or self._over_budget(state):
+                    # Spent while this case waited for a slot: the run's release hands it back.
+                    return False
+                state.active += 1
+                state.idle.clear()
                 try:
-                    result = await self._execute(agent, case)
+                    await agent.limiter.acquire()
+                    self.in_flight += 1
+                    try:
+                        result = await self._execute(agent, case)
+                    finally:
+                        self.in_flight -= 1
+                    # Count the spend now, not when the completion is flushed, so cases
+                    # waiting for a slot see it at once.
+                    if state.budget_usd is not None and state.spent_usd is not None:
+                        state.spent_usd += result_cost(result)
+                    recorded = await self._completions.submit(case.result_id, result)
                 finally:
-                    self.in_flight -= 1
-            recorded = await self._completions.submit(case.result_id, result)
+                    state.active -= 1
+                    if state.active == 0:
+                        state.idle.set()
         finally:
             self._held.discard(case.result_id)
-        if recorded and state.budget_usd is not None and state.spent_usd is not None:
-            state.spent_usd += result_cost(result)
-            if state.spent_usd >= state.budget_usd and not state.stopping:
-                self._spawn(self._fail_run(state.run_id, self._budget_message(state), "budget"))
+        if self._over_budget(state) and not state.stopping:
+            self._spawn(self._fail_run(state.run_id, self._budget_message(state), "budget"))
         return recorded
 
     async def _execute(self, agent: PooledAgent, case: ClaimedCase) -> TestResult:
@@ -326,6 +363,10 @@ class CaseWorker:
             if state.stopping:
                 return
             state.stopping = True
+            if reason == "budget" and state.active:
+                # Stop cleanly: no case starts any more, the ones already running are recorded.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.idle.wait(), timeout=30)
         async with self._db.write() as session:
             changed = await runs_repo.set_run_status(session, run_id, "failed", error=error)
         log.warning("Run %s failed: %s", run_id, error)

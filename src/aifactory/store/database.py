@@ -92,6 +92,8 @@ def create_engine_for(
     return create_async_engine(
         url,
         echo=echo,
+        # SQL parameters carry agent configs (secrets) and outputs: never in a log line.
+        hide_parameters=True,
         **postgres_engine_options(
             prepared_statements=prepared_statements, pool_size=pool_size, max_overflow=max_overflow
         ),
@@ -119,7 +121,7 @@ def postgres_engine_options(
 
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     in_memory = url.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if in_memory:
         # Every connection to ":memory:" is a new empty database: share one.
         kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})

@@ -229,15 +229,29 @@ async def complete_case(
     return True
 
 
+def _no_nul(value: Any) -> Any:
+    """``value`` without NUL characters, which PostgreSQL text and JSONB cannot hold.
+
+    Agent output is arbitrary text; a NUL becomes U+FFFD so the result is stored, not lost.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    return value
+
+
 def _outcome_values(result: TestResult, now: datetime) -> dict[str, Any]:
     return {
         "status": result.status,
         "passed": result.passed,
         "score": result.score,
-        "feedback": result.feedback,
-        "output": result.output,
-        "checks": [c.model_dump(mode="json", exclude_none=True) for c in result.checks],
-        "tool_calls": [t.model_dump(mode="json") for t in result.tool_calls],
+        "feedback": _no_nul(result.feedback),
+        "output": _no_nul(result.output),
+        "checks": _no_nul([c.model_dump(mode="json", exclude_none=True) for c in result.checks]),
+        "tool_calls": _no_nul([t.model_dump(mode="json") for t in result.tool_calls]),
         "latency_ms": result.latency_ms,
         "input_tokens": result.usage.input_tokens,
         "output_tokens": result.usage.output_tokens,
@@ -245,7 +259,7 @@ def _outcome_values(result: TestResult, now: datetime) -> dict[str, Any]:
         "judge_input_tokens": result.judge_usage.input_tokens,
         "judge_output_tokens": result.judge_usage.output_tokens,
         "judge_cost_usd": result.judge_usage.cost_usd,
-        "error": result.error,
+        "error": _no_nul(result.error),
         "cached": result.cached,
         "finished_at": now,
         "lease_owner": None,
