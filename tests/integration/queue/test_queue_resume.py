@@ -25,9 +25,10 @@ from tests.integration.queue.queue_support import (
 from aifactory.bootstrap import Engine
 from aifactory.errors import ConfigError
 from aifactory.queue.base import make_queue
+from aifactory.queue.distributed import DistributedQueue
 from aifactory.queue.inprocess import InProcessQueue
 from aifactory.settings import Settings
-from aifactory.store import migrate
+from aifactory.store import migrate, results_repo
 from aifactory.store.database import Database
 
 CHILD = Path(__file__).with_name("queue_child.py")
@@ -126,12 +127,41 @@ async def test_stop_releases_unfinished_cases_for_the_next_start(
     assert await row_counts(db, run.id) == {"passed": 20}
 
 
-async def test_a_queue_url_is_refused_until_distributed_workers_exist(
+async def test_the_queue_url_chooses_the_queue_and_an_unknown_scheme_is_refused(
     sqlite_file: tuple[str, Database], parts: Engine
 ) -> None:
     _, db = sqlite_file
-    settings = queue_settings(AIFACTORY_QUEUE_URL="redis://:secret@127.0.0.1:6379/0")
-    with pytest.raises(ConfigError, match="not available yet") as caught:
+    settings = queue_settings(AIFACTORY_QUEUE_URL="kafka://:secret@127.0.0.1:9092/0")
+    with pytest.raises(ConfigError, match="redis://") as caught:
         make_queue(settings, db, parts)
     assert "secret" not in str(caught.value)
+    redis = make_queue(queue_settings(AIFACTORY_QUEUE_URL="redis://127.0.0.1:6379/0"), db, parts)
+    assert isinstance(redis, DistributedQueue) and redis.info["backend"] == "redis"
     assert isinstance(make_queue(queue_settings(), db, parts), InProcessQueue)
+
+
+async def test_a_process_among_several_leaves_a_siblings_claims_alone(
+    sqlite_file: tuple[str, Database], parts: Engine
+) -> None:
+    _, db = sqlite_file
+    await add_agent(db, "busy", config={"default": "ok"})
+    run = await add_run(db, "busy", 3)
+    async with db.write() as session:
+        held = await results_repo.claim_cases(session, run.id, "sibling", lease_s=600, limit=3)
+    assert len(held) == 3
+
+    several = queue_settings(AIFACTORY_SINGLE_PROCESS="false")
+    queue = InProcessQueue(db, parts, several, concurrency=4, reconcile_s=60)
+    await queue.start()
+    try:
+        assert await row_counts(db, run.id) == {"running": 3}  # the sibling's claims stand
+    finally:
+        await queue.stop(grace_s=0)
+
+    alone = InProcessQueue(db, parts, queue_settings(), concurrency=4, reconcile_s=60)
+    await alone.start()
+    try:
+        await alone.run_until_idle(timeout_s=10)
+    finally:
+        await alone.stop(grace_s=0)
+    assert await row_counts(db, run.id) == {"passed": 3}  # the only process takes them over
