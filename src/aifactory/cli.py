@@ -88,6 +88,9 @@ def run(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write a JSON report.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write a Markdown report.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report with charts.")
+    ] = None,
     fail_under: Annotated[
         float | None,
         typer.Option(min=0, max=1, help="Pass when the pass rate reaches this (default: all)."),
@@ -108,6 +111,7 @@ def run(
         json_path=json_path,
         junit=junit,
         markdown=markdown,
+        html=html,
         quiet=quiet,
     )
     try:
@@ -241,6 +245,7 @@ def progress_bar(total: int) -> Progress:
 
 
 def _register_server_commands() -> None:
+    from aifactory.cli_insights import compare, report
     from aifactory.cli_remote import status, submit
     from aifactory.cli_server import db_app, keys_app, serve
     from aifactory.cli_smoke import smoke
@@ -249,6 +254,8 @@ def _register_server_commands() -> None:
     app.command("smoke")(smoke)
     app.command("submit")(submit)
     app.command("status")(status)
+    app.command("report")(report)
+    app.command("compare")(compare)
     app.add_typer(db_app, name="db")
     app.add_typer(keys_app, name="keys")
 

@@ -18,6 +18,7 @@ from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
 from aifactory.engine.runner import RunOptions, run_cases
 from aifactory.engine.summary import SummaryBuilder
 from aifactory.errors import SuiteError
+from aifactory.reports.html import score_histogram, write_html
 from aifactory.reports.json_report import write_json
 from aifactory.reports.junit import write_junit
 from aifactory.reports.markdown import write_markdown
@@ -52,6 +53,7 @@ class RunRequest:
     json_path: Path | None = None
     junit: Path | None = None
     markdown: Path | None = None
+    html: Path | None = None
     quiet: bool = False
 
 
@@ -173,3 +175,14 @@ def _write_reports(
     if request.markdown is not None:
         with request.markdown.open("w", encoding="utf-8") as out:
             write_markdown(out, sink.results(), summary, title=suite_name)
+    if request.html is not None:
+        histogram = score_histogram(r.score for r in sink.results())
+        with request.html.open("w", encoding="utf-8") as out:
+            write_html(
+                out,
+                sink.results(),
+                summary,
+                title=suite_name,
+                meta=[("agent", agent_name), ("suite", suite_name)],
+                histogram=histogram,
+            )

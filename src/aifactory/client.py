@@ -37,6 +37,7 @@ from aifactory.api.schemas import (
     RunStatusPublic,
     SuitePublic,
 )
+from aifactory.api.schemas_insights import Comparison, Trend
 from aifactory.domain.models import AgentSpec, TestCase, TestResult
 from aifactory.errors import AIFactoryError
 
@@ -75,6 +76,8 @@ class _Req(Generic[T]):
     headers: dict[str, str] = field(default_factory=dict)
     files: Any = None
     data: Any = None
+    raw: bool = False
+    """Hand ``parse`` the body's bytes instead of its JSON (reports)."""
 
 
 def _model(model: type[BaseModel]) -> Callable[[Any], Any]:
@@ -266,6 +269,20 @@ class _Requests:
         return _Req("POST", f"/api/v1/runs/{run_id}/cancel", _model(RunPublic))
 
     @staticmethod
+    def get_report(run_id: str, fmt: str) -> _Req[bytes]:
+        return _Req("GET", f"/api/v1/runs/{run_id}/report", bytes, params={"format": fmt}, raw=True)
+
+    @staticmethod
+    def compare_runs(base: str, head: str) -> _Req[Comparison]:
+        return _Req(
+            "GET", "/api/v1/runs/compare", _model(Comparison), params={"base": base, "head": head}
+        )
+
+    @staticmethod
+    def agent_trend(agent_id: str, runs: int) -> _Req[Trend]:
+        return _Req("GET", f"/api/v1/agents/{agent_id}/trend", _model(Trend), params={"runs": runs})
+
+    @staticmethod
     def create_key(name: str, scopes: list[str]) -> _Req[KeyCreated]:
         return _Req(
             "POST", "/api/v1/keys", _model(KeyCreated), json={"name": name, "scopes": scopes}
@@ -303,6 +320,8 @@ def _raise_for(response: httpx.Response) -> None:
 
 def _decode(req: _Req[T], response: httpx.Response) -> T:
     _raise_for(response)
+    if req.raw:
+        return req.parse(response.content)
     if response.status_code == 204 or not response.content:
         return req.parse(None)
     return req.parse(response.json())
@@ -482,6 +501,18 @@ class Client:
     def cancel_run(self, run_id: str) -> RunPublic:
         return self._send(_Requests.cancel_run(run_id))
 
+    def get_report(self, run_id: str, fmt: str = "html") -> bytes:
+        """The run's report file (html, markdown, json, junit or csv) as bytes."""
+        return self._send(_Requests.get_report(run_id, fmt))
+
+    def compare_runs(self, base: str, head: str) -> Comparison:
+        """Compare two runs case by case: flips, McNemar, score interval, verdict."""
+        return self._send(_Requests.compare_runs(base, head))
+
+    def agent_trend(self, agent_id: str, *, runs: int = 20) -> Trend:
+        """The agent's recent runs and versions with intervals, and its flaky cases."""
+        return self._send(_Requests.agent_trend(agent_id, runs))
+
     def create_key(self, name: str, *, scopes: list[str] | None = None) -> KeyCreated:
         return self._send(_Requests.create_key(name, scopes or ["read", "write"]))
 
@@ -653,6 +684,18 @@ class AsyncClient:
 
     async def cancel_run(self, run_id: str) -> RunPublic:
         return await self._send(_Requests.cancel_run(run_id))
+
+    async def get_report(self, run_id: str, fmt: str = "html") -> bytes:
+        """The run's report file (html, markdown, json, junit or csv) as bytes."""
+        return await self._send(_Requests.get_report(run_id, fmt))
+
+    async def compare_runs(self, base: str, head: str) -> Comparison:
+        """Compare two runs case by case: flips, McNemar, score interval, verdict."""
+        return await self._send(_Requests.compare_runs(base, head))
+
+    async def agent_trend(self, agent_id: str, *, runs: int = 20) -> Trend:
+        """The agent's recent runs and versions with intervals, and its flaky cases."""
+        return await self._send(_Requests.agent_trend(agent_id, runs))
 
     async def create_key(self, name: str, *, scopes: list[str] | None = None) -> KeyCreated:
         return await self._send(_Requests.create_key(name, scopes or ["read", "write"]))

@@ -20,9 +20,10 @@ from aifactory.api.errors import install_error_handlers
 from aifactory.api.metrics import Metrics
 from aifactory.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from aifactory.api.probe import DatabaseProbe
-from aifactory.api.routes import agents, keys, operations, runs, suites, tests
+from aifactory.api.routes import agents, insights, keys, operations, runs, suites, tests
 from aifactory.bootstrap import engine
 from aifactory.service.agents import AgentService
+from aifactory.service.insights import InsightService
 from aifactory.service.keys import KeyService
 from aifactory.service.runs import RunService
 from aifactory.service.suites import SuiteService
@@ -97,6 +98,7 @@ def create_app(
                 suites=SuiteService(db, max_bytes=settings.max_body_bytes),
                 runs=run_service,
                 keys=KeyService(db, auth),
+                insights=InsightService(db),
                 queue_info={"backend": "inprocess" if settings.queue_url is None else "remote"},
                 probe=DatabaseProbe(db),
             )
@@ -126,6 +128,7 @@ def create_app(
         tests.router,
         agents.router,
         suites.router,
+        insights.router,  # before runs: /runs/compare is not a run id
         runs.router,
         keys.router,
     ):

@@ -11,6 +11,7 @@ from aifactory.api.auth import Authenticator, Principal
 from aifactory.api.metrics import Metrics
 from aifactory.api.probe import DatabaseProbe
 from aifactory.service.agents import AgentService
+from aifactory.service.insights import InsightService
 from aifactory.service.keys import KeyService
 from aifactory.service.runs import RunService
 from aifactory.service.suites import SuiteService
@@ -30,6 +31,7 @@ class Services:
     suites: SuiteService
     runs: RunService
     keys: KeyService
+    insights: InsightService
     queue_info: dict[str, object]
     probe: DatabaseProbe | None = None
     """The database check behind ``/health`` (``db.ping`` on every call when absent)."""

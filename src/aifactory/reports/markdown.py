@@ -30,9 +30,17 @@ def _cell(text: str, limit: int = 160) -> str:
 
 
 def write_markdown(
-    out: IO[str], results: Iterable[TestResult], summary: RunSummary, *, title: str
+    out: IO[str],
+    results: Iterable[TestResult],
+    summary: RunSummary,
+    *,
+    title: str,
+    more: int = 0,
 ) -> None:
-    """Write the run's summary and its failures (the first few) as Markdown."""
+    """Write the run's summary and its failures (the first few) as Markdown.
+
+    ``more`` counts failures the caller left out of ``results`` (shown as "…and N more").
+    """
     verdict = "✅ passed" if summary.failed == 0 and summary.errored == 0 else "❌ failed"
     out.write(f"## {_cell(title)} — {verdict}\n\n")
     out.write("| metric | value |\n|---|---|\n")
@@ -79,5 +87,6 @@ def write_markdown(
             f"{_cell(reason or '')} |\n"
         )
         shown += 1
+    hidden += more
     if hidden:
         out.write(f"\n…and {hidden} more.\n")
