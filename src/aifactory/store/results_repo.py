@@ -13,18 +13,18 @@ lease ran out and was reclaimed gets False and writes nothing, so no case ever h
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, tuple_, update
+from sqlalchemy import Table, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import CheckResult, TestResult, ToolCall, Usage
-from aifactory.store._bulk import case_from_json, like_tag, rowcount
+from aifactory.store._bulk import case_from_json, case_to_json, like_tag, rowcount, tags_column
 from aifactory.store.errors import NotFound
 from aifactory.store.records import ClaimedCase, ExpiredLease, NewRun, Page
-from aifactory.store.runs_repo import create_run_with_pending_results, finish_run_if_done
 from aifactory.store.tables import FINISHED_STATUSES, Agent, Result, Run, utcnow
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -270,14 +270,75 @@ def _outcome_values(result: TestResult, now: datetime) -> dict[str, Any]:
 async def record_result(session: AsyncSession, run: NewRun, result: TestResult) -> TestResult:
     """Store a single synchronous result as a finished one-case run; returns it with its ids.
 
+    The hot path of ``POST /test/run``: the finished run and its result row are inserted
+    directly (no pending row, claim and completion), and the agent's counter is touched last so
+    its row lock is held for as short a time as possible.
+
     Raises:
         NotFound: the agent does not exist.
     """
-    record = await create_run_with_pending_results(session, run, [result.test_case])
-    claimed = await claim_cases(session, record.id, "sync", lease_s=60, limit=1)
-    await complete_case(session, claimed[0].result_id, "sync", result)
-    await finish_run_if_done(session, record.id)
-    return await get_result(session, claimed[0].result_id)
+    agent = await session.get(Agent, run.agent_id)
+    if agent is None or agent.deleted_at is not None:
+        raise NotFound("agent", run.agent_id)
+    now = utcnow()
+    run_id = run.id or str(uuid.uuid4())
+    result_id = str(uuid.uuid4())
+    counters = {"passed": 0, "failed": 0, "errored": 0}
+    counters["errored" if result.status == "error" else result.status] = 1
+    await session.execute(
+        insert(Run).values(
+            id=run_id,
+            agent_id=run.agent_id,
+            agent_version=run.agent_version,
+            suite_id=run.suite_id,
+            suite_version=run.suite_version,
+            name=run.name,
+            status="completed",
+            total=1,
+            completed=1,
+            cancelled=0,
+            repeat=1,
+            concurrency=run.concurrency,
+            metadata_=dict(run.metadata),
+            api_key_id=run.api_key_id,
+            created_at=now,
+            started_at=now,
+            finished_at=now,
+            **counters,
+        )
+    )
+    await session.execute(
+        insert(_results).values(
+            id=result_id,
+            run_id=run_id,
+            agent_id=run.agent_id,
+            agent_version=run.agent_version,
+            case_index=0,
+            repeat_index=0,
+            test_case=_no_nul(case_to_json(result.test_case)),
+            tags=tags_column(result.test_case),
+            attempts=1,
+            created_at=now,
+            **_outcome_values(result, now),
+        )
+    )
+    await session.execute(
+        update(Agent)
+        .where(Agent.id == run.agent_id)
+        .values(results_count=Agent.results_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.model_copy(
+        update={
+            "id": result_id,
+            "run_id": run_id,
+            "agent_id": run.agent_id,
+            "agent_version": run.agent_version,
+            "case_index": 0,
+            "repeat_index": 0,
+            "created_at": now,
+        }
+    )
 
 
 async def release_cases(session: AsyncSession, owner: str, *, run_id: str | None = None) -> int:
