@@ -37,7 +37,7 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start", cls: str = "l
 def rate_bars(bars: Sequence[RateBar], *, title: str) -> Markup:
     """Horizontal bars of proportions in [0, 1] with interval whiskers (e.g. pass rate by tag)."""
     height = BAR_HEIGHT * len(bars) + 30
-    width = LABEL_WIDTH + PLOT_WIDTH + 70
+    width = LABEL_WIDTH + PLOT_WIDTH + 120
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}"><title>{escape(title)}</title>'
