@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The seed's load test, reproduced on this machine against the real stack: gunicorn started with
+# gunicorn.conf.py (uvicorn workers, the conf's default worker count), a scratch PostgreSQL
+# database on 127.0.0.1:5432 (a temporary SQLite file with --sqlite, or when PostgreSQL is not
+# there), the demo agent seeded; then locust headless with loadtest/locustfile.py: 50 users
+# going through the seed mix. Two phases: with the k6 script's 1 s of think time per iteration
+# (the original scenario), then without think time (what the server can take). Prints req/s,
+# p95, p99 and the error rate of each next to the seed's 85 req/s, p95 800 ms, p99 2 s, 0.5%.
+# Not part of the test suite; only 127.0.0.1 is ever addressed.
+#
+#   bench/load.sh [--sqlite]      DURATION=60 USERS=50 GUNICORN_WORKERS=... bench/load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=.venv/bin/python
+BIN=.venv/bin
+DURATION="${DURATION:-45}"
+USERS="${USERS:-50}"
+SPAWN_RATE="${SPAWN_RATE:-10}"
+use_sqlite=0
+[ "${1:-}" = "--sqlite" ] && use_sqlite=1
+if ! [ -x "$BIN/gunicorn" ] || ! [ -x "$BIN/locust" ]; then
+  echo "error: gunicorn or locust is missing; run: $PY -m pip install -e '.[deploy,load]'" >&2
+  exit 2
+fi
+
+root="$(pwd)"
+work="$(mktemp -d -t aifactory-load-XXXXXX)"
+port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+key="afk_load_$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')"
+database_name=""
+server_pid=""
+
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  if [ -n "$database_name" ]; then
+    psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS ${database_name} WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ "$use_sqlite" = 0 ] && command -v psql >/dev/null 2>&1 \
+  && psql -h 127.0.0.1 -U postgres -d postgres -qc "SELECT 1" >/dev/null 2>&1; then
+  database_name="aifactory_load_$$"
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE ${database_name}" >/dev/null
+  database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/${database_name}"
+  backend="PostgreSQL"
+else
+  database_url="sqlite+aiosqlite:///${work}/load.db"
+  backend="SQLite"
+fi
+
+# The server runs in its own directory (no .env), with only what the deployment would set.
+(
+  cd "$work"
+  exec env SERVER_HOST=127.0.0.1 SERVER_PORT="$port" DATABASE_URL="$database_url" \
+    AIFACTORY_API_KEYS="$key" AIFACTORY_SEED_DEMO=1 LOG_LEVEL=WARNING \
+    PROMETHEUS_MULTIPROC_DIR="$work/prometheus" \
+    "$root/$BIN/gunicorn" -c "$root/gunicorn.conf.py" >"$work/access.log" 2>"$work/server.log"
+) &
+server_pid=$!
+
+for _ in $(seq 1 120); do
+  if "$PY" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+    "http://127.0.0.1:${port}/health" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "error: gunicorn exited before it was up:" >&2
+    tail -20 "$work/server.log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+sleep 2  # every worker booted, not only the first to answer
+workers="$(wc -w <"/proc/${server_pid}/task/${server_pid}/children")"
+
+run_phase() {
+  local label="$1" think="$2"
+  AIFACTORY_API_KEY="$key" AIFACTORY_LOAD_THINK_S="$think" "$BIN/locust" \
+    -f loadtest/locustfile.py --host "http://127.0.0.1:${port}" --headless \
+    --users "$USERS" --spawn-rate "$SPAWN_RATE" --run-time "${DURATION}s" \
+    --only-summary --csv "$work/$label" --loglevel WARNING >"$work/$label.out" 2>&1 || true
+}
+
+echo "Load test: ${USERS} users, seed mix, ${DURATION} s a phase, gunicorn (${workers} workers) on ${backend}, $(nproc) cores shared with locust."
+run_phase think 1
+run_phase nothink 0
+
+"$PY" - "$work" "$USERS" <<'PY'
+import csv
+import sys
+from pathlib import Path
+
+work, users = Path(sys.argv[1]), sys.argv[2]
+
+
+def rows(label: str) -> dict[str, dict[str, str]]:
+    with (work / f"{label}_stats.csv").open() as stats:
+        return {row["Name"]: row for row in csv.DictReader(stats)}
+
+
+def aggregated(label: str) -> dict[str, str]:
+    return rows(label)["Aggregated"]
+
+
+print()
+print("Per endpoint, 1 s think time (the original scenario):")
+print(f"  {'endpoint':<34} {'requests':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'fails':>6}")
+for name, row in rows("think").items():
+    if name != "Aggregated":
+        print(
+            f"  {name:<34} {int(row['Request Count']):>9,} {float(row['50%']):>8.0f}"
+            f" {float(row['95%']):>8.0f} {float(row['99%']):>8.0f} {int(row['Failure Count']):>6}"
+        )
+print()
+print(f"{'':<34} {'req/s':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>8} {'requests':>10}")
+print(f"{'seed (original deployment)':<34} {85:>8} {800:>8} {2000:>8} {'0.5%':>8} {'':>10}")
+for label, title in (("think", f"{users} users, 1 s think time"), ("nothink", f"{users} users, no think time")):
+    row = aggregated(label)
+    count, failures = int(row["Request Count"]), int(row["Failure Count"])
+    rate = failures / count if count else 0.0
+    print(
+        f"{title:<34} {float(row['Requests/s']):>8.0f} {float(row['95%']):>8.0f}"
+        f" {float(row['99%']):>8.0f} {rate:>8.2%} {count:>10,}"
+    )
+PY
