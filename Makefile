@@ -1,6 +1,9 @@
 PY ?= .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
+# Python outside the package: the deployment's gunicorn conf, validator script and locustfile.
+PYPATHS := src tests bench loadtest gunicorn.conf.py test_api_deployment.py
+
 .PHONY: install check lint format typecheck test bench
 
 install:
@@ -9,15 +12,17 @@ install:
 check: lint typecheck
 
 lint:
-	$(PY) -m ruff check src tests bench
-	$(PY) -m ruff format --check src tests bench
+	$(PY) -m ruff check $(PYPATHS)
+	$(PY) -m ruff format --check $(PYPATHS)
+	$(dir $(PY))hadolint Dockerfile
 
 format:
-	$(PY) -m ruff format src tests bench
-	$(PY) -m ruff check --fix src tests bench
+	$(PY) -m ruff format $(PYPATHS)
+	$(PY) -m ruff check --fix $(PYPATHS)
 
 typecheck:
 	$(PY) -m mypy
+	$(PY) -m mypy gunicorn.conf.py test_api_deployment.py loadtest/locustfile.py
 
 test:
 	$(PY) -m pytest --cov --cov-report=term -q
