@@ -14,6 +14,7 @@ from aifactory.domain.models import AgentSpec
 from aifactory.engine.cache import ResponseCache
 from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
 from aifactory.engine.limits import RateLimiter, TokenBucket, Unlimited
+from aifactory.llm.concurrency import LimiterStateStore
 from aifactory.llm.factory import LLMClients
 from aifactory.settings import Settings
 
@@ -75,11 +76,19 @@ class Engine:
 
 
 @asynccontextmanager
-async def engine(settings: Settings) -> AsyncIterator[Engine]:
-    """Build the engine's shared parts and close them after."""
+async def engine(
+    settings: Settings, *, limiter_store: LimiterStateStore | None = None
+) -> AsyncIterator[Engine]:
+    """Build the engine's shared parts and close them after.
+
+    Args:
+        settings: everything configurable.
+        limiter_store: where the adaptive provider limits live (default: in this process;
+            workers of the distributed queue pass a Redis store so they share one limit).
+    """
     from aifactory.llm.judge import make_judge
 
-    clients = LLMClients(settings)
+    clients = LLMClients(settings, limiter_store=limiter_store)
     try:
         yield Engine(settings=settings, clients=clients, judge=make_judge(settings, clients))
     finally:

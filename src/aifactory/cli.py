@@ -249,8 +249,10 @@ def _register_server_commands() -> None:
     from aifactory.cli_remote import status, submit
     from aifactory.cli_server import db_app, keys_app, serve
     from aifactory.cli_smoke import smoke
+    from aifactory.cli_worker import worker
 
     app.command("serve")(serve)
+    app.command("worker")(worker)
     app.command("smoke")(smoke)
     app.command("submit")(submit)
     app.command("status")(status)

@@ -99,7 +99,7 @@ def create_app(
                 runs=run_service,
                 keys=KeyService(db, auth),
                 insights=InsightService(db),
-                queue_info={"backend": "inprocess" if settings.queue_url is None else "remote"},
+                queue_info=queue.info,
                 probe=DatabaseProbe(db),
             )
             app.state.services = services

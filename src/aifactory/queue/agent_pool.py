@@ -4,6 +4,10 @@ An agent version is built once (an HTTP agent keeps its connection pool, an LLM 
 client) together with what must be shared across runs to honour the agent's own limits: one
 rate limiter and one semaphore of ``max_concurrency`` per agent version, whichever runs use it.
 The pool keeps the most recently used versions and closes the others once no case uses them.
+
+Those two limits come from an :class:`AgentLimits`: per process by default
+(:class:`LocalAgentLimits`), or shared by every worker through Redis
+(:class:`~aifactory.queue.shared_limits.SharedAgentLimits`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aifactory.agents.base import Agent
 from aifactory.bootstrap import Engine, rate_limiter
@@ -34,8 +40,33 @@ class PooledAgent:
     agent: Agent
     runner: CaseRunner
     limiter: RateLimiter
-    semaphore: asyncio.Semaphore
+    semaphore: AbstractAsyncContextManager[Any]
+    """Held while a case of this agent runs (``max_concurrency``)."""
     users: int = field(default=0)
+
+
+class AgentLimits(Protocol):
+    """Makes the limits an agent version's cases share: concurrency and rate."""
+
+    def concurrency(self, spec: AgentSpec) -> AbstractAsyncContextManager[Any]:
+        """Entered by each case while it runs; admits ``spec.max_concurrency`` at once."""
+        ...
+
+    def rate(self, spec: AgentSpec) -> RateLimiter:
+        """Acquired by each case before its agent call (``spec.rate_limit_per_minute``)."""
+        ...
+
+
+class LocalAgentLimits:
+    """:class:`AgentLimits` of this process only."""
+
+    def concurrency(self, spec: AgentSpec) -> AbstractAsyncContextManager[Any]:
+        """A new ``asyncio.Semaphore(spec.max_concurrency)``."""
+        return asyncio.Semaphore(spec.max_concurrency)
+
+    def rate(self, spec: AgentSpec) -> RateLimiter:
+        """The in-process token bucket (see :func:`aifactory.bootstrap.rate_limiter`)."""
+        return rate_limiter(spec)
 
 
 class AgentPool:
@@ -45,10 +76,19 @@ class AgentPool:
         engine: builds agents and case runners.
         options: how every case runs (time limit, retries, whether python checks may run).
         size: versions kept; more are built when needed and closed once unused.
+        limits: where the agents' limits live (default: this process).
     """
 
-    def __init__(self, engine: Engine, options: CaseRunnerOptions, *, size: int = 32) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        options: CaseRunnerOptions,
+        *,
+        size: int = 32,
+        limits: AgentLimits | None = None,
+    ) -> None:
         self._engine = engine
+        self._limits = limits or LocalAgentLimits()
         self._options = options
         self._size = size
         self._entries: OrderedDict[AgentKey, PooledAgent] = OrderedDict()
@@ -96,8 +136,8 @@ class AgentPool:
             version=version,
             agent=agent,
             runner=self._engine.case_runner(spec, agent, version=version, options=self._options),
-            limiter=rate_limiter(spec),
-            semaphore=asyncio.Semaphore(spec.max_concurrency),
+            limiter=self._limits.rate(spec),
+            semaphore=self._limits.concurrency(spec),
         )
 
     async def _evict(self) -> None:

@@ -7,16 +7,15 @@ executes a token claims cases from the database under a lease and completes them
 so delivering a token twice, or losing one, never makes a second result or loses a case.
 
 :func:`make_queue` picks the implementation: in-process (taskiq's in-memory broker, the cases
-run in the server's event loop) when ``AIFACTORY_QUEUE_URL`` is unset; a distributed broker
-otherwise (not available yet).
+run in the server's event loop) when ``AIFACTORY_QUEUE_URL`` is unset; the distributed queue
+(:mod:`aifactory.queue.distributed`: Redis streams or RabbitMQ, cases run by ``aifactory
+worker`` processes) otherwise.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
-from aifactory.errors import ConfigError
 from aifactory.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,8 +32,15 @@ DEFAULT_CONCURRENCY = 64
 class BatchQueue(Protocol):
     """Where batches go to be executed."""
 
+    info: dict[str, object]
+    """What ``/health`` and ``/api/v1/metrics`` show of the queue (kept current by the queue)."""
+
     async def start(self) -> None:
         """Start executing; the embedded queue also resumes runs a previous process left."""
+        ...
+
+    async def admit(self) -> None:
+        """Let a new batch in, or raise ``Unavailable`` (503) while the queue is too deep."""
         ...
 
     async def enqueue(self, run_id: str, total_cases: int) -> None:
@@ -76,16 +82,12 @@ def make_queue(settings: Settings, db: Database, engine: Engine, **options: Any)
         **options: passed to the implementation (e.g. ``concurrency`` for the in-process queue).
 
     Raises:
-        ConfigError: a queue URL is set; distributed workers are not available yet.
+        ConfigError: the queue URL names no supported broker (``redis://``, ``amqp://``).
     """
     if settings.queue_url is None:
         from aifactory.queue.inprocess import InProcessQueue
 
         return InProcessQueue(db, engine, settings, **options)
-    # Only the scheme: the URL may hold a password.
-    scheme = urlsplit(settings.queue_url).scheme or "the given"
-    raise ConfigError(
-        f"AIFACTORY_QUEUE_URL (or REDIS_URL) names a {scheme} queue, but the distributed queue "
-        "is not available yet in this version; unset AIFACTORY_QUEUE_URL and REDIS_URL to run "
-        "batches in-process."
-    )
+    from aifactory.queue.distributed import DistributedQueue
+
+    return DistributedQueue(db, settings, **options)

@@ -70,15 +70,20 @@ def in_memory_broker() -> InMemoryBroker:
     return InMemoryBroker(max_stored_results=16)
 
 
-def make_broker(settings: Settings) -> AsyncBroker:
+def make_broker(
+    settings: Settings, *, consumer: str | None = None, worker: bool = False
+) -> AsyncBroker:
     """The broker ``settings.queue_url`` names (the in-memory one when it is unset).
 
+    ``redis://`` gives taskiq-redis's stream broker, ``amqp://`` RabbitMQ through
+    taskiq-aio-pika (see :mod:`aifactory.queue.brokers`); ``consumer`` and ``worker`` matter
+    to those only.
+
     Raises:
-        ConfigError: a queue URL is set; distributed brokers are not available yet.
+        ConfigError: the URL names no supported broker.
     """
     if settings.queue_url is None:
         return in_memory_broker()
-    raise ConfigError(
-        "AIFACTORY_QUEUE_URL is set, but the distributed queue is not available yet in this "
-        "version; unset AIFACTORY_QUEUE_URL and REDIS_URL to run batches in-process."
-    )
+    from aifactory.queue.brokers import distributed_broker
+
+    return distributed_broker(settings, consumer=consumer, worker=worker)

@@ -140,6 +140,8 @@ class RunService:
                 )
                 if existing is not None:
                     return self._accepted(await runs_repo.get_run(session, existing))
+        # Before anything is stored: a full queue answers 503 with Retry-After.
+        await self.queue.admit()
         metadata = dict(body.metadata)
         async with self.db.write() as session:
             agent = await agents_repo.get_agent(session, body.agent_id)
