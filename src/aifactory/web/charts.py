@@ -83,7 +83,7 @@ class TrendChart:
 
 
 def trend_chart(
-    points: Sequence[Point], *, width: int = 760, height: int = 260, max_x_labels: int = 12
+    points: Sequence[Point], *, width: int = 1100, height: int = 260, max_x_labels: int = 12
 ) -> TrendChart:
     """Lay out ``points`` (oldest first) on a 0–100% axis."""
     left, top, right_pad, bottom_pad = 48, 16, 16, 40

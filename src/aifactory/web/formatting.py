@@ -61,6 +61,8 @@ def ms(value: float | None) -> str:
         return DASH
     if value >= 10_000:
         return f"{value / 1000:.1f} s"
+    if value < 10:
+        return f"{value:.1f} ms"
     return f"{value:.0f} ms"
 
 

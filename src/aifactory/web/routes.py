@@ -1,4 +1,4 @@
-"""The dashboard's pages: sign-in, agents, an agent, runs, a run, and cancelling a run.
+"""The dashboard's pages: sign-in, agents, an agent, runs, a run, two runs compared.
 
 Routes parse, call the services the API uses, and render a template; nothing here is in the
 OpenAPI document. Pages need a signed-in session whose key has the ``read`` scope; cancelling a
@@ -13,6 +13,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from aifactory.api.errors import Forbidden, RateLimited, Unauthorized
+from aifactory.api.routes.insights import REPORT_CSP
+from aifactory.service.insights import REPORT_FORMATS, report_filename
 from aifactory.store.errors import NotFound
 from aifactory.web import views
 from aifactory.web.render import STATIC_FILES, DashboardDep, is_https, safe_next, secure
@@ -21,6 +23,8 @@ from aifactory.web.session import CSRF_FIELD, SESSION_COOKIE
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+MAX_FLIPS = 500
+"""Flips listed on the compare page; the counts and the statistics cover all of them."""
 ACTIVE = ("queued", "running")
 CASE_STATUSES = ("passed", "failed", "error")
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -166,7 +170,7 @@ async def run_page(
         "tags": views.run_tags(run, tag),
         "pager": views.pager(results.total, page, PAGE_SIZE, request),
         "active": run.status in ACTIVE,
-        "reports": views.REPORT_FORMATS if views.has_insights(dash.services) else (),
+        "reports": views.REPORT_FORMATS,
     }
     return dash.render(request, "run.html", viewer, context)
 
@@ -192,6 +196,63 @@ async def cancel_run(
     except NotFound as exc:
         return dash.not_found(request, viewer, str(exc))
     return secure(RedirectResponse(f"/runs/{run_id}", status_code=303))
+
+
+@router.get("/runs/{run_id}/report")
+async def run_report(
+    request: Request,
+    run_id: str,
+    dash: DashboardDep,
+    format: Annotated[str, Query(max_length=20)] = "html",
+) -> Response:
+    """The run's report file, as the API serves it, for a signed-in browser."""
+    viewer = await dash.viewer(request)
+    if viewer is None:
+        return dash.sign_in_redirect(request)
+    if format not in REPORT_FORMATS:
+        message = f"A report's format is one of {', '.join(REPORT_FORMATS)}."
+        return dash.error(request, viewer, "Unknown format", message, 404)
+    try:
+        body, media_type = await dash.services.insights.report(run_id, format)
+    except NotFound as exc:
+        return dash.not_found(request, viewer, str(exc))
+    response = secure(Response(body, media_type=media_type))
+    filename = report_filename(run_id, format)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # The HTML report runs its own inline script; in a sandbox it gets an origin of its own.
+    response.headers["Content-Security-Policy"] = f"{REPORT_CSP}; sandbox allow-scripts"
+    return response
+
+
+@router.get("/compare")
+async def compare_page(
+    request: Request,
+    dash: DashboardDep,
+    base: Annotated[str | None, Query(max_length=64)] = None,
+    head: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    viewer = await dash.viewer(request)
+    if viewer is None:
+        return dash.sign_in_redirect(request)
+    base, head = base or None, head or None
+    runs = await views.run_choices(dash.services, base, head)
+    if base is None:
+        base = views.default_base(runs, head)
+    context: dict[str, Any] = {
+        "runs": runs,
+        "base": base,
+        "head": head,
+        "comparison": None,
+        "max_flips": MAX_FLIPS,
+    }
+    if base and head:
+        try:
+            comparison = await dash.services.insights.compare(base, head)
+        except NotFound as exc:
+            return dash.not_found(request, viewer, str(exc))
+        context["comparison"] = comparison
+        context["side"] = views.side_rows(comparison)
+    return dash.render(request, "compare.html", viewer, context)
 
 
 @router.get("/ui/api/runs/{run_id}/progress")

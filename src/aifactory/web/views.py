@@ -12,9 +12,14 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
+from aifactory.api.deps import Services
 from aifactory.api.schemas import RunPublic
 from aifactory.domain import stats
-from aifactory.web.charts import IntervalBar, interval_bar
+from aifactory.domain.compare import Comparison, RunBrief
+from aifactory.domain.models import Interval
+from aifactory.store.errors import NotFound
+from aifactory.web.charts import IntervalBar, Point, interval_bar, trend_chart
+from aifactory.web.formatting import interval, num, pct, short_id, when
 
 CSRF_MESSAGE = (
     "This form was sent without a valid security token. Reload the page and send it again."
@@ -32,11 +37,6 @@ TERMINAL = ("completed", "failed", "cancelled")
 def error_body(code: str, message: str) -> dict[str, Any]:
     """The API's error shape, for the dashboard's JSON endpoint."""
     return {"error": {"code": code, "message": message, "details": None}}
-
-
-def has_insights(services: Any) -> bool:
-    """Whether the app offers comparisons, trends and reports (``services.insights``)."""
-    return getattr(services, "insights", None) is not None
 
 
 def progress_body(run: RunPublic) -> dict[str, Any]:
@@ -181,11 +181,107 @@ def run_tags(run: RunPublic, current: str | None) -> list[str]:
     return tags
 
 
-async def agent_trend(services: Any, agent_id: str) -> dict[str, Any]:
+async def agent_trend(services: Services, agent_id: str, *, runs: int = 30) -> dict[str, Any]:
     """The agent page's trend chart, per-version rates and flaky cases."""
-    return {
-        "chart": None,
-        "version_rates": [],
-        "flaky": [],
-        "trend_available": has_insights(services),
-    }
+    trend = await services.insights.trend(agent_id, runs=runs)
+    points = [
+        Point(
+            label=run.name or short_id(run.run_id),
+            value=run.pass_rate,
+            low=run.pass_rate_ci.low if run.pass_rate_ci else None,
+            high=run.pass_rate_ci.high if run.pass_rate_ci else None,
+            title=(
+                f"{run.name or run.run_id} · v{run.agent_version} · {run.passed} of"
+                f" {run.completed} passed ({pct(run.pass_rate)}) {interval(run.pass_rate_ci)}"
+            ),
+            href=f"/runs/{run.run_id}",
+            group=f"v{run.agent_version}",
+        )
+        for run in trend.runs
+    ]
+    versions = [
+        VersionRow(
+            version=v.agent_version,
+            runs=v.runs,
+            total=v.completed,
+            pass_rate=v.pass_rate,
+            ci=v.pass_rate_ci,
+            bar=interval_bar(
+                v.pass_rate,
+                v.pass_rate_ci.low if v.pass_rate_ci else None,
+                v.pass_rate_ci.high if v.pass_rate_ci else None,
+                title=f"v{v.agent_version}: {v.passed} of {v.completed} passed",
+            ),
+        )
+        for v in trend.versions
+    ]
+    chart = trend_chart(points) if any(p.value is not None for p in points) else None
+    return {"chart": chart, "version_rates": versions, "flaky": trend.flaky_cases}
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    """One agent version's pooled pass rate."""
+
+    version: int
+    runs: int
+    total: int
+    pass_rate: float | None
+    ci: Interval | None
+    bar: IntervalBar | None
+
+
+async def run_choices(services: Services, *chosen: str | None) -> list[RunPublic]:
+    """Recent runs to pick from on the compare page (the chosen ones first when older)."""
+    recent = (await services.runs.list(agent_id=None, status=None, limit=200, offset=0)).items
+    known = {r.run_id for r in recent}
+    extra = []
+    for run_id in chosen:
+        if run_id and run_id not in known:
+            try:
+                extra.append(await services.runs.get(run_id))
+            except NotFound:
+                continue
+    return extra + recent
+
+
+def default_base(runs: list[RunPublic], head: str | None) -> str | None:
+    """The run before ``head`` of the same agent: what a comparison usually wants."""
+    if head is None:
+        return None
+    agent = next((r.agent_id for r in runs if r.run_id == head), None)
+    seen = False
+    for run in runs:
+        if run.run_id == head:
+            seen = True
+        elif seen and run.agent_id == agent:
+            return run.run_id
+    return None
+
+
+def side_rows(comparison: Comparison) -> list[tuple[str, str, str]]:
+    """Base and head side by side: (what, base, head)."""
+    base, head = comparison.base, comparison.head
+
+    def agent(b: RunBrief) -> str:
+        return f"{b.agent_id} v{b.agent_version}"
+
+    def rate(b: RunBrief) -> str:
+        return f"{pct(b.pass_rate)} {interval(b.pass_rate_ci)}".strip()
+
+    def score(b: RunBrief) -> str:
+        return f"{num(b.mean_score)} {interval(b.score_ci, False)}".strip()
+
+    return [
+        ("agent", agent(base), agent(head)),
+        ("status", base.status, head.status),
+        ("created", when(base.created_at), when(head.created_at)),
+        ("cases", f"{base.completed} / {base.total}", f"{head.completed} / {head.total}"),
+        (
+            "passed / failed / errors",
+            f"{base.passed} / {base.failed} / {base.errored}",
+            f"{head.passed} / {head.failed} / {head.errored}",
+        ),
+        ("pass rate (95% interval)", rate(base), rate(head)),
+        ("mean score (95% interval)", score(base), score(head)),
+    ]
