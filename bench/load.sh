@@ -88,8 +88,10 @@ run_phase() {
 }
 
 echo "Load test: ${USERS} users, seed mix, ${DURATION} s a phase, gunicorn (${workers} workers) on ${backend}, $(nproc) cores shared with locust."
+load_before="$(cut -d' ' -f1 /proc/loadavg)"
 run_phase think 1
 run_phase nothink 0
+echo "Load average (1 min) before: ${load_before}, after: $(cut -d' ' -f1 /proc/loadavg) (other work on this machine shows here)."
 
 "$PY" - "$work" "$USERS" <<'PY'
 import csv
