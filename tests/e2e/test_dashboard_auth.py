@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 from tests.fakes.dashboard import Site, sign_in
 
 pytestmark = pytest.mark.browser
@@ -133,3 +133,32 @@ def test_without_a_session_the_progress_endpoint_answers_401(
     assert response.status == 401
     assert response.json()["error"]["code"] == "unauthorized"
     context.close()
+
+
+def follow_link_from_another_site(page: Page, site: Site, target: str) -> None:
+    # localhost is another site than 127.0.0.1: the SameSite=Strict cookie stays behind at first.
+    page.goto(f"{site.url.replace('127.0.0.1', 'localhost')}/signin")
+    page.evaluate(
+        "href => { const a = document.createElement('a'); a.href = href;"
+        " a.textContent = 'the run'; document.body.appendChild(a); }",
+        target,
+    )
+    page.click("text=the run")
+
+
+def test_a_link_from_another_site_opens_the_page_signed_in(
+    chromium: Browser, dashboard_site: Site
+) -> None:
+    page = chromium.new_page()
+    sign_in(page, dashboard_site)
+    target = f"{dashboard_site.url}/runs/{dashboard_site.seeded.run_v1}"
+    follow_link_from_another_site(page, dashboard_site, target)
+    expect(page).to_have_url(target)
+    expect(page.locator("h1")).to_contain_text("support v1")
+    page.close()
+    # Without a session the same link ends at the sign-in page (once, no reload loop).
+    page = chromium.new_page()
+    follow_link_from_another_site(page, dashboard_site, target)
+    expect(page).to_have_url(re.compile(r"/signin\?next=%2Fruns%2F"))
+    expect(page.locator("#api_key")).to_be_visible()
+    page.close()

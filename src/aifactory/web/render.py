@@ -41,6 +41,10 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+RELOAD_PAGE = (
+    '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0">'
+    "<title>AI Factory Testing</title><p>Opening the dashboard…</p>"
+)
 STATIC_FILES = {
     "dashboard.css": "text/css; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
@@ -105,8 +109,9 @@ class Dashboard:
             return viewer.csrf_token
         token = request.cookies.get(CSRF_COOKIE)
         if not token:
-            token = request.state.__dict__.setdefault("new_csrf", new_form_token())
-        return token
+            token = getattr(request.state, "new_csrf", None) or new_form_token()
+            request.state.new_csrf = token
+        return str(token)
 
     def csrf_ok(self, request: Request, viewer: Viewer | None, sent: str | None) -> bool:
         """Whether a submitted form's CSRF token is the one this viewer was given."""
@@ -136,7 +141,7 @@ class Dashboard:
         values.update(context or {})
         html = self.env.get_template(template).render(values)
         response = HTMLResponse(html, status_code=status_code)
-        new_token = request.state.__dict__.get("new_csrf")
+        new_token = getattr(request.state, "new_csrf", None)
         if new_token:
             response.set_cookie(
                 CSRF_COOKIE,
@@ -149,7 +154,14 @@ class Dashboard:
         return secure(response)
 
     def sign_in_redirect(self, request: Request) -> Response:
-        """To the sign-in page, coming back here afterwards."""
+        """To the sign-in page, coming back here afterwards.
+
+        A link followed from another site arrives without the SameSite=Strict session cookie
+        even when the browser has one; such a request gets a page that reloads itself, a
+        same-site navigation that carries the cookie, before concluding that nobody signed in.
+        """
+        if request.method == "GET" and request.headers.get("sec-fetch-site") == "cross-site":
+            return secure(HTMLResponse(RELOAD_PAGE))
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return secure(RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303))
 
