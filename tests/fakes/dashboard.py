@@ -224,6 +224,8 @@ def dashboard_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     """Debian's Chromium under Playwright, headless, for one test module."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"The browser tests drive {CHROMIUM}: apt-get install -y chromium.")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
