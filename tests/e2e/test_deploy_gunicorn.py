@@ -58,13 +58,15 @@ def test_two_workers_serve_and_metrics_count_exactly_the_requests_sent(tmp_path:
         health = httpx.get(f"{server.url}/health", timeout=10)
         assert health.status_code == 200
         assert health.json()["database"] == "ok"
-        workers = worker_pids(server.process.pid)
+        deadline = time.monotonic() + 30
+        while len(workers := worker_pids(server.process.pid)) < 2:
+            assert time.monotonic() < deadline, "gunicorn did not fork its second worker"
+            time.sleep(0.05)
         assert len(workers) == 2
 
         # Everything counted so far (readiness polls, the call above); /metrics is not counted.
         before = prometheus_counts(server.url)
         sent = 0
-        deadline = time.monotonic() + 30
         with ThreadPoolExecutor(max_workers=8) as pool:
             # At least one round, and more until both workers have answered some (the second
             # may still be booting at first).
