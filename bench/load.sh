@@ -3,8 +3,9 @@
 # gunicorn.conf.py (uvicorn workers, the conf's default worker count), a scratch PostgreSQL
 # database on 127.0.0.1:5432 (a temporary SQLite file with --sqlite, or when PostgreSQL is not
 # there), the demo agent seeded; then locust headless with loadtest/locustfile.py: 50 users
-# going through the seed mix. Two phases: with the k6 script's 1 s of think time per iteration
-# (the original scenario), then without think time (what the server can take). Prints req/s,
+# going through the seed mix. Two phases, each on a fresh server and database: with the k6
+# script's 1 s of think time per iteration (the original scenario), then without think time
+# (what the server can take). Prints req/s,
 # p95, p99 and the error rate of each next to the seed's 85 req/s, p95 800 ms, p99 2 s, 0.5%.
 # Not part of the test suite; only 127.0.0.1 is ever addressed.
 #
@@ -26,71 +27,79 @@ fi
 
 root="$(pwd)"
 work="$(mktemp -d -t aifactory-load-XXXXXX)"
-port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 key="afk_load_$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')"
 database_name=""
 server_pid=""
+backend="SQLite"
+if [ "$use_sqlite" = 0 ] && command -v psql >/dev/null 2>&1 \
+  && psql -h 127.0.0.1 -U postgres -d postgres -qc "SELECT 1" >/dev/null 2>&1; then
+  backend="PostgreSQL"
+fi
 
-cleanup() {
+stop_server() {
   if [ -n "$server_pid" ]; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
+    server_pid=""
   fi
   if [ -n "$database_name" ]; then
     psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS ${database_name} WITH (FORCE)" >/dev/null 2>&1 || true
+    database_name=""
   fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
+trap 'stop_server; rm -rf "$work"' EXIT
 
-if [ "$use_sqlite" = 0 ] && command -v psql >/dev/null 2>&1 \
-  && psql -h 127.0.0.1 -U postgres -d postgres -qc "SELECT 1" >/dev/null 2>&1; then
-  database_name="aifactory_load_$$"
-  psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE ${database_name}" >/dev/null
-  database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/${database_name}"
-  backend="PostgreSQL"
-else
-  database_url="sqlite+aiosqlite:///${work}/load.db"
-  backend="SQLite"
-fi
-
-# The server runs in its own directory (no .env), with only what the deployment would set.
-(
-  cd "$work"
-  exec env SERVER_HOST=127.0.0.1 SERVER_PORT="$port" DATABASE_URL="$database_url" \
-    AIFACTORY_API_KEYS="$key" AIFACTORY_SEED_DEMO=1 LOG_LEVEL=WARNING \
-    PROMETHEUS_MULTIPROC_DIR="$work/prometheus" \
-    "$root/$BIN/gunicorn" -c "$root/gunicorn.conf.py" >"$work/access.log" 2>"$work/server.log"
-) &
-server_pid=$!
-
-for _ in $(seq 1 120); do
-  if "$PY" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
-    "http://127.0.0.1:${port}/health" 2>/dev/null; then
-    break
+# A fresh database and server for each phase, so one phase's queued batches never slow the next.
+start_server() {
+  local label="$1" database_url
+  if [ "$backend" = PostgreSQL ]; then
+    database_name="aifactory_load_$$_${label}"
+    psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE ${database_name}" >/dev/null
+    database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/${database_name}"
+  else
+    database_url="sqlite+aiosqlite:///${work}/${label}.db"
   fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "error: gunicorn exited before it was up:" >&2
-    tail -20 "$work/server.log" >&2
-    exit 1
-  fi
-  sleep 0.5
-done
-sleep 2  # every worker booted, not only the first to answer
-workers="$(wc -w <"/proc/${server_pid}/task/${server_pid}/children")"
+  port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  # The server runs in its own directory (no .env), with only what a deployment would set.
+  mkdir -p "$work/$label"
+  (
+    cd "$work/$label"
+    exec env SERVER_HOST=127.0.0.1 SERVER_PORT="$port" DATABASE_URL="$database_url" \
+      AIFACTORY_API_KEYS="$key" AIFACTORY_SEED_DEMO=1 LOG_LEVEL=WARNING \
+      PROMETHEUS_MULTIPROC_DIR="$work/$label/prometheus" \
+      "$root/$BIN/gunicorn" -c "$root/gunicorn.conf.py" >access.log 2>server.log
+  ) &
+  server_pid=$!
+  for _ in $(seq 1 120); do
+    if "$PY" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+      "http://127.0.0.1:${port}/health" 2>/dev/null; then
+      break
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      echo "error: gunicorn exited before it was up:" >&2
+      tail -20 "$work/$label/server.log" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  sleep 2  # every worker booted, not only the first to answer
+  workers="$(wc -w <"/proc/${server_pid}/task/${server_pid}/children")"
+}
 
 run_phase() {
   local label="$1" think="$2"
+  start_server "$label"
   AIFACTORY_API_KEY="$key" AIFACTORY_LOAD_THINK_S="$think" "$BIN/locust" \
     -f loadtest/locustfile.py --host "http://127.0.0.1:${port}" --headless \
     --users "$USERS" --spawn-rate "$SPAWN_RATE" --run-time "${DURATION}s" \
     --only-summary --csv "$work/$label" --loglevel WARNING >"$work/$label.out" 2>&1 || true
+  stop_server
 }
 
-echo "Load test: ${USERS} users, seed mix, ${DURATION} s a phase, gunicorn (${workers} workers) on ${backend}, $(nproc) cores shared with locust."
 load_before="$(cut -d' ' -f1 /proc/loadavg)"
 run_phase think 1
 run_phase nothink 0
+echo "Load test: ${USERS} users, seed mix, ${DURATION} s a phase, each on a fresh gunicorn (${workers} workers) and ${backend} database, $(nproc) cores shared with locust."
 echo "Load average (1 min) before: ${load_before}, after: $(cut -d' ' -f1 /proc/loadavg) (other work on this machine shows here)."
 
 "$PY" - "$work" "$USERS" <<'PY'
