@@ -136,17 +136,17 @@ def assert_each_case_ended_once(url: str, run_id: str, total: int) -> None:
 
 def service_env(database_url: str, queue_url: str, queue_name: str, **extra: str) -> dict[str, str]:
     """The environment every API replica and worker of a test shares."""
-    return server_env(
-        DATABASE_URL=database_url,
-        AIFACTORY_QUEUE_URL=queue_url,
-        AIFACTORY_QUEUE_NAME=queue_name,
-        AIFACTORY_AUTH="disabled",
-        AIFACTORY_ALLOWED_AGENT_HOSTS="127.0.0.1",
-        AIFACTORY_LEASE_S="3",
-        AIFACTORY_SHUTDOWN_GRACE_S="5",
-        LOG_LEVEL="WARNING",
-        **extra,
-    )
+    variables = {
+        "DATABASE_URL": database_url,
+        "AIFACTORY_QUEUE_URL": queue_url,
+        "AIFACTORY_QUEUE_NAME": queue_name,
+        "AIFACTORY_AUTH": "disabled",
+        "AIFACTORY_ALLOWED_AGENT_HOSTS": "127.0.0.1",
+        "AIFACTORY_LEASE_S": "3",
+        "AIFACTORY_SHUTDOWN_GRACE_S": "5",
+        "LOG_LEVEL": "WARNING",
+    }
+    return server_env(**{**variables, **extra})
 
 
 @dataclass

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.fakes.server_process import running_server
 from tests.integration.distributed.support import (
     assert_each_case_ended_once,
     create_agent,
+    pg_fetch,
     redis_server,
     run_status,
     service_env,
@@ -81,3 +83,38 @@ def test_an_idle_queue_still_hands_a_dead_workers_chunks_to_another_worker(
     # Lease (3 s) plus a heartbeat's expiry and a reconciler pass, plus running the cases.
     assert recovered_after < 3 + 5 + 3
     assert consumers == []  # the dead consumer's entries were moved, and it was forgotten
+
+
+def test_sigterm_finishes_in_flight_cases_and_hands_the_rest_back_at_once(
+    workdir: Path, database_url: str, redis_url: str, queue_name: str
+) -> None:
+    # A long lease: only a released case could be picked up again quickly.
+    env = service_env(database_url, redis_url, queue_name, AIFACTORY_LEASE_S="60")
+    with running_server(workdir, env, args=("--no-seed-demo",)) as api:
+        create_agent(api.url, "patient", latency_ms=1500)
+        leaving = start_worker(workdir, env, concurrency=8)
+        run_id = submit(api.url, "patient", 100)
+        while _count(database_url, run_id, "running") < 20:
+            time.sleep(0.05)
+        time.sleep(0.3)  # cases are in the agent's hands now
+        stopped_at = time.monotonic()
+        code = leaving.terminate(timeout_s=20)
+        stop_took = time.monotonic() - stopped_at
+        finished_by_leaving = run_status(api.url, run_id)["completed"]
+        left_running = _count(database_url, run_id, "running")
+        started_at = time.monotonic()
+        with workers(workdir, env, 1, concurrency=100):
+            wait_for_run(api.url, run_id, timeout_s=30)
+            took = time.monotonic() - started_at
+    assert code == 0
+    assert stop_took < 5 + 3  # the grace period (5 s), and a clean exit
+    assert finished_by_leaving >= 8  # the cases in flight at SIGTERM were finished and stored
+    assert left_running == 0  # the rest were released, not left to their 60 s lease
+    assert took < 20
+    assert_each_case_ended_once(database_url, run_id, 100)
+
+
+def _count(url: str, run_id: str, status: str) -> int:
+    sql = "SELECT COUNT(*) FROM results WHERE run_id = $1 AND status = $2"
+    rows = asyncio.run(pg_fetch(url, sql, run_id, status))
+    return int(rows[0][0])
