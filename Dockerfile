@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The production image: gunicorn with uvicorn workers (gunicorn.conf.py), PostgreSQL driver,
-# a non-root user. Build: docker build -t aifactory .   Run: docker run -p 8000:8000 aifactory
+# The production image: gunicorn with uvicorn workers (gunicorn.conf.py), the PostgreSQL driver
+# and the distributed queue's brokers (the same image runs `aifactory worker`), a non-root user. Build: docker build -t aifactory .   Run: docker run -p 8000:8000 aifactory
 #
 # Stage 1 builds wheels for the project and every dependency; stage 2 installs only those
 # wheels into a slim image, so no compiler, cache or source tree ships.
@@ -13,7 +13,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres,deploy]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres,deploy,distributed]"
 
 FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,7 +29,7 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app
 COPY --from=builder /wheels /wheels
-# Exactly the wheels the builder made (the project, its postgres and deploy extras), no index.
+# Exactly the wheels the builder made (the project and its extras), no package index.
 RUN pip install --no-cache-dir --no-index /wheels/*.whl \
     && rm -rf /wheels
 COPY --chown=app:app gunicorn.conf.py ./

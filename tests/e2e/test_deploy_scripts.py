@@ -178,6 +178,11 @@ def test_railway_and_compose_describe_the_production_stack() -> None:
     assert railway["deploy"]["restartPolicyType"] == "ON_FAILURE"
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert set(compose["services"]) == {"api", "worker", "postgres", "redis"}
-    api = compose["services"]["api"]
+    api, worker = compose["services"]["api"], compose["services"]["worker"]
     assert api["environment"]["DATABASE_URL"].startswith("postgresql+asyncpg://")
     assert api["ports"] == ["127.0.0.1:8000:8000"]
+    assert worker["command"][:2] == ["aifactory", "worker"]
+    # The API queues batches where the worker takes them, in the same database.
+    for name in ("AIFACTORY_QUEUE_URL", "DATABASE_URL"):
+        assert api["environment"][name] == worker["environment"][name]
+    assert api["environment"]["AIFACTORY_QUEUE_URL"].startswith("redis://redis:")
