@@ -48,7 +48,11 @@ def normalize_url(url: str) -> URL:
         ) from exc
     backend = parsed.get_backend_name()
     if backend in ("postgres", "postgresql"):
-        return parsed.set(drivername="postgresql+asyncpg")
+        query = dict(parsed.query)
+        if "sslmode" in query and "ssl" not in query:
+            # libpq's sslmode (in every hosted connection string) is asyncpg's ssl.
+            query["ssl"] = query.pop("sslmode")
+        return parsed.set(drivername="postgresql+asyncpg", query=query)
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
     raise ConfigError(

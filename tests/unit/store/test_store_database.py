@@ -99,3 +99,10 @@ def test_naive_datetimes_are_refused_and_aware_ones_stored_as_utc() -> None:
     assert column.process_result_value(stored, sqlite_dialect) == datetime(
         2025, 1, 1, 10, tzinfo=UTC
     )
+
+
+def test_libpq_sslmode_becomes_asyncpg_ssl() -> None:
+    url = normalize_url("postgresql://u:p@db.example.supabase.co:5432/postgres?sslmode=require")
+    assert url.query == {"ssl": "require"}
+    kept = normalize_url("postgresql://u:p@host/db?ssl=verify-full&sslmode=require")
+    assert kept.query["ssl"] == "verify-full"
