@@ -39,6 +39,7 @@ from aifactory.api.schemas import (
 )
 from aifactory.api.schemas_insights import Comparison, Trend
 from aifactory.domain.models import AgentSpec, TestCase, TestResult
+from aifactory.domain.reflection import ReflectionAccepted, ReflectionPublic
 from aifactory.errors import AIFactoryError
 
 T = TypeVar("T")
@@ -298,6 +299,42 @@ class _Requests:
     def revoke_key(key_id: str) -> _Req[None]:
         return _Req("DELETE", f"/api/v1/keys/{key_id}", _none)
 
+    @staticmethod
+    def reflect(agent_id: str, suite_id: str, options: dict[str, Any]) -> _Req[ReflectionAccepted]:
+        body = {"suite_id": suite_id, **_params(**options)}
+        return _Req(
+            "POST", f"/api/v1/agents/{agent_id}/reflect", _model(ReflectionAccepted), json=body
+        )
+
+    @staticmethod
+    def get_reflection(reflection_id: str) -> _Req[ReflectionPublic]:
+        return _Req("GET", f"/api/v1/reflections/{reflection_id}", _model(ReflectionPublic))
+
+    @staticmethod
+    def list_reflections(
+        agent_id: str | None, limit: int, offset: int
+    ) -> _Req[Page[ReflectionPublic]]:
+        return _Req(
+            "GET",
+            "/api/v1/reflections",
+            _page(ReflectionPublic),
+            params=_params(agent_id=agent_id, limit=limit, offset=offset),
+        )
+
+    @staticmethod
+    def cancel_reflection(reflection_id: str) -> _Req[ReflectionPublic]:
+        return _Req("POST", f"/api/v1/reflections/{reflection_id}/cancel", _model(ReflectionPublic))
+
+    @staticmethod
+    def reflection_report(reflection_id: str, fmt: str) -> _Req[bytes]:
+        return _Req(
+            "GET",
+            f"/api/v1/reflections/{reflection_id}/report",
+            bytes,
+            params={"format": fmt},
+            raw=True,
+        )
+
 
 def _raise_for(response: httpx.Response) -> None:
     if response.is_success:
@@ -522,6 +559,63 @@ class Client:
     def revoke_key(self, key_id: str) -> None:
         self._send(_Requests.revoke_key(key_id))
 
+    def reflect(
+        self,
+        agent_id: str,
+        suite_id: str,
+        *,
+        max_iterations: int | None = None,
+        candidates: int | None = None,
+        holdout: float | None = None,
+        budget_usd: float | None = None,
+        target_pass_rate: float | None = None,
+        auto_promote: bool | None = None,
+        reflector_model: str | None = None,
+    ) -> ReflectionAccepted:
+        """Start the reflection loop on an agent over a suite (unset options: server defaults)."""
+        options = {
+            "max_iterations": max_iterations,
+            "candidates": candidates,
+            "holdout": holdout,
+            "budget_usd": budget_usd,
+            "target_pass_rate": target_pass_rate,
+            "auto_promote": auto_promote,
+            "reflector_model": reflector_model,
+        }
+        return self._send(_Requests.reflect(agent_id, suite_id, options))
+
+    def get_reflection(self, reflection_id: str) -> ReflectionPublic:
+        """A reflection: baseline, iterations with every candidate, stop reason and cost."""
+        return self._send(_Requests.get_reflection(reflection_id))
+
+    def list_reflections(
+        self, *, agent_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page[ReflectionPublic]:
+        return self._send(_Requests.list_reflections(agent_id, limit, offset))
+
+    def cancel_reflection(self, reflection_id: str) -> ReflectionPublic:
+        """Stop a reflection and its runs; what it measured is kept."""
+        return self._send(_Requests.cancel_reflection(reflection_id))
+
+    def get_reflection_report(self, reflection_id: str, fmt: str = "html") -> bytes:
+        """The reflection's report (html or markdown) as bytes."""
+        return self._send(_Requests.reflection_report(reflection_id, fmt))
+
+    def wait_for_reflection(
+        self, reflection_id: str, *, timeout: float = 3600.0, poll_s: float = 1.0
+    ) -> ReflectionPublic:
+        """Poll until the reflection is completed, failed or cancelled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reflection = self.get_reflection(reflection_id)
+            if reflection.status in FINISHED:
+                return reflection
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"Reflection {reflection_id} is still {reflection.status} after {timeout} s."
+                )
+            time.sleep(poll_s)
+
 
 class AsyncClient:
     """Asynchronous client for the v1 API; the same methods as :class:`Client`, awaited."""
@@ -705,3 +799,60 @@ class AsyncClient:
 
     async def revoke_key(self, key_id: str) -> None:
         await self._send(_Requests.revoke_key(key_id))
+
+    async def reflect(
+        self,
+        agent_id: str,
+        suite_id: str,
+        *,
+        max_iterations: int | None = None,
+        candidates: int | None = None,
+        holdout: float | None = None,
+        budget_usd: float | None = None,
+        target_pass_rate: float | None = None,
+        auto_promote: bool | None = None,
+        reflector_model: str | None = None,
+    ) -> ReflectionAccepted:
+        """Start the reflection loop on an agent over a suite (unset options: server defaults)."""
+        options = {
+            "max_iterations": max_iterations,
+            "candidates": candidates,
+            "holdout": holdout,
+            "budget_usd": budget_usd,
+            "target_pass_rate": target_pass_rate,
+            "auto_promote": auto_promote,
+            "reflector_model": reflector_model,
+        }
+        return await self._send(_Requests.reflect(agent_id, suite_id, options))
+
+    async def get_reflection(self, reflection_id: str) -> ReflectionPublic:
+        """A reflection: baseline, iterations with every candidate, stop reason and cost."""
+        return await self._send(_Requests.get_reflection(reflection_id))
+
+    async def list_reflections(
+        self, *, agent_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page[ReflectionPublic]:
+        return await self._send(_Requests.list_reflections(agent_id, limit, offset))
+
+    async def cancel_reflection(self, reflection_id: str) -> ReflectionPublic:
+        """Stop a reflection and its runs; what it measured is kept."""
+        return await self._send(_Requests.cancel_reflection(reflection_id))
+
+    async def get_reflection_report(self, reflection_id: str, fmt: str = "html") -> bytes:
+        """The reflection's report (html or markdown) as bytes."""
+        return await self._send(_Requests.reflection_report(reflection_id, fmt))
+
+    async def wait_for_reflection(
+        self, reflection_id: str, *, timeout: float = 3600.0, poll_s: float = 1.0
+    ) -> ReflectionPublic:
+        """Poll until the reflection is completed, failed or cancelled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reflection = await self.get_reflection(reflection_id)
+            if reflection.status in FINISHED:
+                return reflection
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"Reflection {reflection_id} is still {reflection.status} after {timeout} s."
+                )
+            await asyncio.sleep(poll_s)

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
 
     judge_model: str = Field(default=DEFAULT_JUDGE_MODEL, validation_alias="AIFACTORY_JUDGE_MODEL")
+    reflector_model: str = Field(
+        default=DEFAULT_JUDGE_MODEL, validation_alias="AIFACTORY_REFLECTOR_MODEL"
+    )
+    """The reflection loop's model (``provider:model``), unless a reflection names its own."""
     llm_max_attempts: int = Field(
         default=4, ge=1, le=20, validation_alias="AIFACTORY_LLM_MAX_ATTEMPTS"
     )

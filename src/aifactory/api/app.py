@@ -20,11 +20,21 @@ from aifactory.api.errors import install_error_handlers
 from aifactory.api.metrics import Metrics
 from aifactory.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from aifactory.api.probe import DatabaseProbe
-from aifactory.api.routes import agents, insights, keys, operations, runs, suites, tests
+from aifactory.api.routes import (
+    agents,
+    insights,
+    keys,
+    operations,
+    reflections,
+    runs,
+    suites,
+    tests,
+)
 from aifactory.bootstrap import engine
 from aifactory.service.agents import AgentService
 from aifactory.service.insights import InsightService
 from aifactory.service.keys import KeyService
+from aifactory.service.reflection import ReflectionService
 from aifactory.service.runs import RunService
 from aifactory.service.suites import SuiteService
 from aifactory.settings import Settings
@@ -89,6 +99,7 @@ def create_app(
             run_service = RunService(
                 db, parts, queue, policy, case_timeout_s=settings.case_timeout_s
             )
+            reflection_service = ReflectionService(db, parts, run_service)
             services = Services(
                 settings=settings,
                 db=db,
@@ -101,9 +112,11 @@ def create_app(
                 insights=InsightService(db),
                 queue_info=queue.info,
                 probe=DatabaseProbe(db),
+                reflections=reflection_service,
             )
             app.state.services = services
             await queue.start()
+            await reflection_service.recover()
             try:
                 if on_ready is not None:
                     outcome = on_ready(services)
@@ -111,6 +124,8 @@ def create_app(
                         await outcome
                 yield
             finally:
+                # Reflection loops first: they cancel their runs while the queue still runs.
+                await reflection_service.aclose()
                 await queue.stop(grace_s=settings.shutdown_grace_s)
                 await run_service.aclose()
                 await db.dispose()
@@ -131,6 +146,7 @@ def create_app(
         insights.router,  # before runs: /runs/compare is not a run id
         runs.router,
         keys.router,
+        reflections.router,
     ):
         app.include_router(router)
     # The dashboard at "/": server-rendered pages, kept out of the OpenAPI document.

@@ -13,6 +13,7 @@ from aifactory.api.probe import DatabaseProbe
 from aifactory.service.agents import AgentService
 from aifactory.service.insights import InsightService
 from aifactory.service.keys import KeyService
+from aifactory.service.reflection import ReflectionService
 from aifactory.service.runs import RunService
 from aifactory.service.suites import SuiteService
 from aifactory.settings import Settings
@@ -35,6 +36,8 @@ class Services:
     queue_info: dict[str, object]
     probe: DatabaseProbe | None = None
     """The database check behind ``/health`` (``db.ping`` on every call when absent)."""
+    reflections: ReflectionService | None = None
+    """The reflection loops of this process (None while the app is not started)."""
 
 
 async def get_services(request: Request) -> Services:

@@ -281,3 +281,31 @@ class Lock(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     owner: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class Reflection(Base):
+    """A reflection loop on one agent and suite; its baseline and iterations kept as JSON.
+
+    ``heartbeat_at`` is stamped by the process running the loop; a loop whose heartbeat stops
+    (its server died) is marked failed by whichever process notices it next.
+    """
+
+    __tablename__ = "reflections"
+    __table_args__ = (Index("ix_reflections_agent_created", "agent_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    suite_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    stop_reason: Mapped[str | None] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """``{"mode", "alpha", "baseline", "iterations"}``: everything the loop measured."""
+    accepted_version: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)

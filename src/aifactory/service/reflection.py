@@ -1,0 +1,225 @@
+"""Reflections: start a loop in the background, follow it, cancel it, report on it.
+
+A reflection runs as an asyncio task in the server process that accepted it
+(:class:`~aifactory.service.reflection_loop.ReflectionLoop`); its runs go through the batch queue
+like any other. It is **not resumed** after a restart: a loop holds a conversation with the
+reflector and runs in flight, which a new process cannot pick up honestly. Instead it is marked
+``failed`` (stop reason ``error``) with everything it measured kept: at once when the server
+stops gracefully, and when its heartbeat is older than :data:`STALE_AFTER_S` seconds after a
+crash (noticed on the next start, or when the reflection is read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from typing import TYPE_CHECKING
+
+from aifactory.api.errors import InvalidRequest
+from aifactory.bootstrap import Engine
+from aifactory.domain.compare import ALPHA
+from aifactory.domain.reflection import (
+    Baseline,
+    Iteration,
+    ReflectionAccepted,
+    ReflectionCreate,
+    ReflectionPublic,
+)
+from aifactory.errors import ConfigError
+from aifactory.llm.factory import parse_model, provider_configured
+from aifactory.reports.reflection import write_reflection_html, write_reflection_markdown
+from aifactory.service.reflection_loop import ReflectionLoop
+from aifactory.store import agents_repo, reflections_repo, suites_repo
+from aifactory.store.database import Database
+from aifactory.store.records import Page
+from aifactory.store.reflections_repo import ReflectionRecord
+
+if TYPE_CHECKING:
+    from aifactory.service.runs import RunService
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER_S = 60.0
+"""A reflection whose heartbeat is older than this is taken for dead (its server is gone)."""
+CANCEL_WAIT_S = 5.0
+MEDIA_TYPES = {"html": "text/html; charset=utf-8", "markdown": "text/markdown; charset=utf-8"}
+
+
+def reflection_public(record: ReflectionRecord) -> ReflectionPublic:
+    """The public shape of a stored reflection."""
+    state = record.state
+    baseline = state.get("baseline")
+    return ReflectionPublic(
+        reflection_id=record.id,
+        agent_id=record.agent_id,
+        suite_id=record.suite_id,
+        status=record.status,
+        stop_reason=record.stop_reason,
+        error=record.error,
+        mode=state.get("mode") or "versions",
+        baseline=Baseline.model_validate(baseline) if baseline else None,
+        iterations=[Iteration.model_validate(it) for it in state.get("iterations") or []],
+        accepted_version=record.accepted_version,
+        cost_usd=record.cost_usd,
+        alpha=state.get("alpha") or ALPHA,
+        params=ReflectionCreate.model_validate(record.params),
+        created_at=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+    )
+
+
+class ReflectionService:
+    """Starts reflection loops as background tasks of this process and answers about them.
+
+    Args:
+        db: the database.
+        engine: the provider clients (for the reflector).
+        runs: the run service (its queue executes the loops' runs; it cancels them).
+    """
+
+    def __init__(self, db: Database, engine: Engine, runs: RunService) -> None:
+        self.db = db
+        self.engine = engine
+        self.runs = runs
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cancels: dict[str, asyncio.Event] = {}
+
+    async def start(self, agent_id: str, body: ReflectionCreate) -> ReflectionAccepted:
+        """Store the reflection and start its loop in the background.
+
+        Raises:
+            NotFound: no such agent or suite.
+            InvalidRequest: the suite has fewer than two cases, or the reflector's model or
+                provider cannot be used.
+        """
+        model = body.reflector_model or self.engine.settings.reflector_model
+        try:
+            provider, _ = parse_model(model)
+        except ConfigError as exc:
+            raise InvalidRequest(
+                str(exc), details=[{"field": "reflector_model", "message": str(exc)}]
+            ) from exc
+        if not provider_configured(provider, self.engine.settings):
+            message = (
+                f"The reflector's provider {provider!r} has no API key or base URL; set "
+                f"{provider.upper()}_API_KEY on the server, or choose another reflector_model."
+            )
+            details = [{"field": "reflector_model", "message": message}]
+            raise InvalidRequest(message, details=details)
+        async with self.db.write() as session:
+            await agents_repo.get_agent(session, agent_id)
+            suite = await suites_repo.get_suite(session, body.suite_id)
+            if suite.case_count < 2:
+                message = (
+                    f"Suite {suite.id!r} has {suite.case_count} case(s); a reflection needs at "
+                    "least two to keep some out as a holdout. Add cases to the suite."
+                )
+                raise InvalidRequest(message, details=[{"field": "suite_id", "message": message}])
+            record = await reflections_repo.create_reflection(
+                session, agent_id, body.suite_id, body.model_dump(mode="json")
+            )
+        self._spawn(record.id)
+        return ReflectionAccepted(
+            reflection_id=record.id,
+            status="queued",
+            status_url=f"/api/v1/reflections/{record.id}",
+        )
+
+    def _spawn(self, reflection_id: str) -> None:
+        cancel = asyncio.Event()
+        loop = ReflectionLoop(
+            self.db,
+            self.engine,
+            enqueue=self.runs.queue.enqueue,
+            cancel_run=self.runs.cancel,
+            reflection_id=reflection_id,
+            cancel=cancel,
+        )
+        task = asyncio.create_task(loop.run(), name=f"reflection-{reflection_id}")
+        self._tasks[reflection_id] = task
+        self._cancels[reflection_id] = cancel
+
+        def forget(_: asyncio.Task[None]) -> None:
+            self._tasks.pop(reflection_id, None)
+            self._cancels.pop(reflection_id, None)
+
+        task.add_done_callback(forget)
+
+    async def get(self, reflection_id: str) -> ReflectionPublic:
+        """One reflection (a dead loop's is failed first).
+
+        Raises:
+            NotFound: no such reflection.
+        """
+        if reflection_id not in self._tasks:
+            async with self.db.write() as session:
+                await reflections_repo.fail_stale(
+                    session, older_than_s=STALE_AFTER_S, reflection_id=reflection_id
+                )
+        async with self.db.session() as session:
+            return reflection_public(await reflections_repo.get_reflection(session, reflection_id))
+
+    async def list(
+        self, *, agent_id: str | None, limit: int, offset: int
+    ) -> Page[ReflectionPublic]:
+        """Reflections, newest first, optionally of one agent."""
+        async with self.db.session() as session:
+            page = await reflections_repo.list_reflections(
+                session, agent_id=agent_id, limit=limit, offset=offset
+            )
+        return Page(
+            items=[reflection_public(r) for r in page.items],
+            total=page.total,
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+    async def cancel(self, reflection_id: str) -> ReflectionPublic:
+        """Stop the loop and its runs; what it measured is kept.
+
+        The loop stops at once when it runs in this process, else at its next heartbeat.
+
+        Raises:
+            NotFound: no such reflection.
+        """
+        async with self.db.write() as session:
+            await reflections_repo.request_cancel(session, reflection_id)
+        task = self._tasks.get(reflection_id)
+        event = self._cancels.get(reflection_id)
+        if task is not None and event is not None:
+            event.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), CANCEL_WAIT_S)
+        return await self.get(reflection_id)
+
+    async def report(self, reflection_id: str, fmt: str) -> tuple[bytes, str]:
+        """The reflection's report as ``html`` or ``markdown``: (body, media type).
+
+        Raises:
+            NotFound: no such reflection.
+            ValueError: another format.
+        """
+        if fmt not in MEDIA_TYPES:
+            raise ValueError(f"A reflection report is html or markdown, not {fmt!r}.")
+        reflection = await self.get(reflection_id)
+        writer = write_reflection_html if fmt == "html" else write_reflection_markdown
+        buffer = io.StringIO()
+        await asyncio.to_thread(writer, buffer, reflection)
+        return buffer.getvalue().encode("utf-8"), MEDIA_TYPES[fmt]
+
+    async def recover(self) -> int:
+        """Fail the reflections whose server died (on start); returns how many."""
+        async with self.db.write() as session:
+            return await reflections_repo.fail_stale(session, older_than_s=STALE_AFTER_S)
+
+    async def aclose(self) -> None:
+        """Stop this process's loops; each is stored as failed with what it measured."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -1,0 +1,407 @@
+"""The reflection loop through the API, against the fake Anthropic server.
+
+The agent under test is an ``llm`` agent whose answers depend on its system prompt: it knows an
+item's code only for ``easy`` questions, for every question once its prompt says
+:data:`HINT`, and for the items its prompt lists by heart (a prompt that memorised the train
+cases). The reflector is the same fake server, answering the forced ``proposal`` tool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from tests.fakes.fake_llm import (
+    Behaviour,
+    FakeLLMServer,
+    Hang,
+    Reply,
+    last_user_text,
+    system_prompt,
+)
+from tests.fakes.service import Service
+
+from aifactory.client import APIStatusError
+from aifactory.domain.reflection import ReflectionPublic
+
+BASE_PROMPT = "You answer questions about item codes."
+HINT = "Always cite the item code."
+MODEL = "claude-haiku-4-5"
+CASES = 40
+EASY = 10
+
+Proposer = Callable[[str], list[dict[str, str]]]
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
+"""For tests of the loop's logic alone (the store is covered on both backends by the others)."""
+
+
+def is_reflector(body: dict[str, Any]) -> bool:
+    return (body.get("tool_choice") or {}).get("name") == "proposal"
+
+
+def agent_answer(body: dict[str, Any]) -> str:
+    question, system = last_user_text(body), system_prompt(body)
+    item = re.search(r"item (\d+)", question)
+    assert item is not None, question
+    code = f"CODE-{item.group(1)}"
+    knows = "(easy)" in question or HINT in system or f"item {item.group(1)} -> {code}" in system
+    return f"The code is {code}." if knows else "I don't know."
+
+
+class Script:
+    """The fake server's responder: the agent's answers, and the reflector's proposals."""
+
+    def __init__(self, proposer: Proposer, *, tokens: int | None = None) -> None:
+        self.proposer = proposer
+        self.tokens = tokens
+        self.reflector_prompts: list[str] = []
+        self.agent_hangs = False
+        self.reflector_garbage = False
+
+    def __call__(self, body: dict[str, Any]) -> Behaviour | str:
+        if is_reflector(body):
+            prompt = last_user_text(body)
+            self.reflector_prompts.append(prompt)
+            if self.reflector_garbage:
+                return Reply(text="I would rather talk about the weather.")
+            return Reply(
+                structured={"candidates": self.proposer(prompt)},
+                input_tokens=self.tokens,
+                output_tokens=0 if self.tokens else None,
+            )
+        if self.agent_hangs:
+            return Hang(30)
+        return Reply(
+            text=agent_answer(body),
+            input_tokens=self.tokens,
+            output_tokens=0 if self.tokens else None,
+        )
+
+
+def improving(_: str) -> list[dict[str, str]]:
+    return [
+        {
+            "rationale": "It never cites codes; tell it to.",
+            "system_prompt": f"{BASE_PROMPT}\n{HINT}",
+        },
+        {"rationale": "Politeness helps.", "system_prompt": f"{BASE_PROMPT}\nBe polite."},
+    ]
+
+
+def memorising(prompt: str) -> list[dict[str, str]]:
+    """A prompt that lists the answers of every case the reflector was shown (overfitting)."""
+    items = sorted(set(re.findall(r"code for item (\d+)", prompt)), key=int)
+    answers = "\n".join(f"item {i} -> CODE-{i}" for i in items)
+    return [
+        {"rationale": "Learn the failing answers.", "system_prompt": f"{BASE_PROMPT}\n{answers}"}
+    ]
+
+
+@pytest.fixture
+def script() -> Script:
+    return Script(improving)
+
+
+@pytest.fixture
+async def fake_llm(script: Script) -> Any:
+    async with FakeLLMServer(script) as server:
+        yield server
+
+
+@pytest.fixture
+def service_env(fake_llm: FakeLLMServer) -> dict[str, Any]:
+    return {
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+        "ANTHROPIC_BASE_URL": fake_llm.anthropic_base_url,
+        "AIFACTORY_REFLECTOR_MODEL": f"anthropic:{MODEL}",
+        "AIFACTORY_JUDGE_MODEL": f"anthropic:{MODEL}",
+        "AIFACTORY_LLM_BACKOFF_S": "0.01",
+    }
+
+
+def question(i: int) -> str:
+    tag = "easy" if i < EASY else "hard"
+    return f"What is the code for item {i}? ({tag})"
+
+
+async def setup(service: Service, *, max_concurrency: int = 16) -> None:
+    await service.client.create_agent(
+        {
+            "id": "coder",
+            "kind": "llm",
+            "config": {"provider": "anthropic", "model": MODEL, "system_prompt": BASE_PROMPT},
+            "max_concurrency": max_concurrency,
+            "rate_limit_per_minute": 1_000_000,
+        }
+    )
+    await service.client.create_suite(
+        {
+            "id": "codes",
+            "name": "codes",
+            "test_cases": [
+                {
+                    "name": f"item {i}",
+                    "input": question(i),
+                    "checks": [{"type": "contains", "value": f"CODE-{i}"}],
+                    "tags": ["easy" if i < EASY else "hard"],
+                }
+                for i in range(CASES)
+            ],
+        }
+    )
+
+
+async def reflect_and_wait(service: Service, **options: Any) -> ReflectionPublic:
+    accepted = await service.client.reflect("coder", "codes", **options)
+    assert accepted.status == "queued"
+    assert accepted.status_url == f"/api/v1/reflections/{accepted.reflection_id}"
+    return await service.client.wait_for_reflection(accepted.reflection_id, timeout=60, poll_s=0.05)
+
+
+async def holdout_inputs(service: Service, reflection: ReflectionPublic) -> list[str]:
+    assert reflection.baseline is not None and reflection.baseline.holdout_run_id
+    page = await service.client.run_results(reflection.baseline.holdout_run_id, limit=100)
+    return [str(r.test_case.input) for r in page.items]
+
+
+async def test_an_improving_candidate_is_accepted_and_promoted(
+    service: Service, script: Script
+) -> None:
+    await setup(service)
+    r = await reflect_and_wait(service, holdout=0.5, target_pass_rate=0.95)
+
+    assert (r.status, r.stop_reason, r.error) == ("completed", "target_reached", None)
+    assert r.baseline is not None
+    assert (r.baseline.version, r.baseline.train_cases, r.baseline.holdout_cases) == (1, 20, 20)
+    # Stratified: 5 of the 10 easy cases in each part, and only they pass at first.
+    assert r.baseline.train_pass_rate == r.baseline.holdout_pass_rate == 0.25
+    assert len(r.iterations) == 1
+    good, polite = r.iterations[0].candidates
+    assert (good.version, good.verdict, good.holdout_pass_rate) == (2, "accepted", 1.0)
+    assert good.train_pass_rate == 1.0
+    assert (good.improvements, good.regressions) == (15, 0)
+    assert good.p_value is not None and good.p_value < r.alpha == pytest.approx(0.05 / 3)
+    assert f"+{HINT}" in (good.prompt_diff or "")
+    assert good.rationale == "It never cites codes; tell it to."
+    assert (polite.version, polite.verdict, polite.holdout_run_id) == (3, "not_evaluated", None)
+    assert polite.train_pass_rate == 0.25
+    assert r.accepted_version == 2
+
+    agent = await service.client.get_agent("coder")
+    assert agent.version == 2 and HINT in agent.config["system_prompt"]
+    versions = {v.version: v for v in (await service.client.agent_versions("coder")).items}
+    assert {n: v.state for n, v in versions.items()} == {1: "archived", 2: "active", 3: "archived"}
+    assert versions[2].parent_version == 1 and versions[2].rationale == good.rationale
+
+    # The reflector saw the failing train cases with their outputs and check reasons, and a
+    # few passing ones, but never a holdout case.
+    (prompt,) = script.reflector_prompts
+    assert BASE_PROMPT in prompt and "I don't know." in prompt and "CODE-" in prompt
+    assert "<passes>" in prompt and "(easy)" in prompt
+    for text in await holdout_inputs(service, r):
+        assert text not in prompt
+
+    listed = await service.client.list_reflections(agent_id="coder")
+    assert [x.reflection_id for x in listed.items] == [r.reflection_id] and listed.total == 1
+    assert (await service.client.list_reflections(agent_id="nobody")).total == 0
+
+    markdown = (await service.client.get_reflection_report(r.reflection_id, "markdown")).decode()
+    assert "### Iteration 1 (from v1)" in markdown and "#### v2: accepted" in markdown
+    assert "```diff\n--- v1\n+++ v2\n" in markdown and f"+{HINT}" in markdown
+    assert "| baseline v1 | — | 25.0% (95% CI" in markdown
+    html = (await service.client.get_reflection_report(r.reflection_id, "html")).decode()
+    assert f'<span class="add">+{HINT}</span>' in html
+    assert "Holdout pass rate with 95% Wilson intervals" in html and "<svg" in html
+
+
+@SQLITE_ONLY
+async def test_without_auto_promote_the_accepted_version_is_only_proposed(
+    service: Service,
+) -> None:
+    await setup(service)
+    r = await reflect_and_wait(
+        service, holdout=0.5, max_iterations=1, candidates=1, auto_promote=False
+    )
+    assert (r.stop_reason, r.accepted_version) == ("max_iterations", 2)
+    assert (await service.client.get_agent("coder")).version == 1
+    versions = {v.version: v.state for v in (await service.client.agent_versions("coder")).items}
+    assert versions == {1: "active", 2: "proposed"}
+
+
+@pytest.fixture
+def overfitting_script(script: Script) -> Script:
+    script.proposer = memorising
+    return script
+
+
+async def test_a_candidate_that_only_fits_the_train_part_is_rejected_on_the_holdout(
+    service: Service, overfitting_script: Script
+) -> None:
+    await setup(service)
+    r = await reflect_and_wait(service, holdout=0.5, max_iterations=3)
+
+    # Two iterations without gain stop the loop before its third.
+    assert (r.status, r.stop_reason, r.accepted_version) == ("completed", "no_gain", None)
+    assert [len(it.candidates) for it in r.iterations] == [1, 1]
+    for it in r.iterations:
+        (c,) = it.candidates
+        assert it.reference_version == 1
+        assert c.train_pass_rate == 1.0  # it learned the train cases by heart…
+        assert c.holdout_pass_rate == 0.25  # …and nothing else
+        assert c.verdict == "rejected" and (c.improvements, c.regressions) == (0, 0)
+        assert c.p_value == 1.0 and "not significant" in (c.reason or "")
+    assert (await service.client.get_agent("coder")).version == 1
+    states = {v.version: v.state for v in (await service.client.agent_versions("coder")).items}
+    assert states == {1: "active", 2: "archived", 3: "archived"}
+
+    # The second round was told what the first candidate did.
+    first, second = overfitting_script.reflector_prompts
+    assert "<history>\nNo earlier candidates." in first
+    assert 'verdict="rejected"' in second and "holdout pass rate 25%" in second
+    for text in await holdout_inputs(service, r):
+        assert text not in first and text not in second
+
+
+@pytest.fixture
+def priced_script(script: Script) -> Script:
+    script.tokens = 1000  # $0.001 a call at claude-haiku-4-5's $1 per million input tokens
+    return script
+
+
+async def test_the_budget_stops_the_loop_and_keeps_what_was_measured(
+    service: Service, priced_script: Script
+) -> None:
+    await setup(service, max_concurrency=4)
+    # The baseline costs $0.04 (40 calls), the reflector $0.001; the two candidates' train runs
+    # would cost $0.04 more.
+    r = await reflect_and_wait(service, holdout=0.5, budget_usd=0.05)
+
+    assert (r.status, r.stop_reason, r.accepted_version) == ("completed", "budget", None)
+    assert r.baseline is not None and r.baseline.train_pass_rate == 0.25
+    (it,) = r.iterations
+    assert [c.version for c in it.candidates] == [2, 3]
+    assert all(c.train_run_id and c.prompt_diff and c.rationale for c in it.candidates)
+    assert all(c.holdout_run_id is None and c.verdict != "accepted" for c in it.candidates)
+    # Spending stops at the budget, give or take the cases in flight when it ran out.
+    assert 0.05 <= r.cost_usd < 0.06
+    for c in it.candidates:
+        run = await service.client.get_run(c.train_run_id or "")
+        assert run.status == "failed" and "budget" in (run.error or "")
+        assert run.completed < 20
+    assert (await service.client.get_agent("coder")).version == 1
+
+
+@SQLITE_ONLY
+async def test_an_unusable_reflector_reply_is_asked_again_then_recorded_as_an_error(
+    service: Service, script: Script
+) -> None:
+    script.reflector_garbage = True
+    await setup(service)
+    r = await reflect_and_wait(service)
+
+    assert (r.status, r.stop_reason) == ("failed", "error")
+    assert "gave no usable proposal twice" in (r.error or "")
+    assert "weather" in (r.error or "")
+    assert len(script.reflector_prompts) == 2
+    assert "could not be used" in script.reflector_prompts[1]
+    assert r.baseline is not None and r.baseline.train_pass_rate is not None
+    assert r.iterations == []
+    assert (await service.client.agent_versions("coder")).total == 1
+
+
+async def test_cancel_stops_the_loop_and_its_runs(service: Service, script: Script) -> None:
+    script.agent_hangs = True
+    await setup(service)
+    accepted = await service.client.reflect("coder", "codes")
+    deadline = time.monotonic() + 10
+    while True:
+        r = await service.client.get_reflection(accepted.reflection_id)
+        if r.baseline is not None and r.baseline.holdout_run_id:
+            break
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert r.status == "running"
+
+    started = time.monotonic()
+    cancelled = await service.client.cancel_reflection(accepted.reflection_id)
+    assert time.monotonic() - started < 5
+    assert (cancelled.status, cancelled.stop_reason) == ("cancelled", "cancelled")
+    assert cancelled.baseline is not None
+    for run_id in (cancelled.baseline.train_run_id, cancelled.baseline.holdout_run_id):
+        assert (await service.client.get_run(run_id or "")).status == "cancelled"
+    # A finished reflection stays as it is.
+    again = await service.client.cancel_reflection(accepted.reflection_id)
+    assert again.status == "cancelled"
+
+
+@pytest.fixture
+def suggesting_script(script: Script) -> Script:
+    script.proposer = lambda _: [
+        {"rationale": "Codes are missing.", "suggestion": "Look item codes up in the catalogue."}
+    ]
+    return script
+
+
+@SQLITE_ONLY
+async def test_scripted_agents_get_suggestions_without_versions(
+    service: Service, suggesting_script: Script
+) -> None:
+    await service.client.create_agent(
+        {"id": "coder", "kind": "scripted", "config": {"responses": [], "default": "No idea."}}
+    )
+    await service.client.create_suite(
+        {
+            "id": "codes",
+            "name": "codes",
+            "test_cases": [
+                {
+                    "name": f"item {i}",
+                    "input": question(i),
+                    "checks": [{"type": "contains", "value": "CODE"}],
+                }
+                for i in range(6)
+            ],
+        }
+    )
+    r = await reflect_and_wait(service)
+    assert (r.status, r.stop_reason, r.mode) == ("completed", "max_iterations", "suggestions")
+    (it,) = r.iterations
+    (c,) = it.candidates
+    assert (c.version, c.verdict, c.suggestion) == (
+        None,
+        "not_evaluated",
+        "Look item codes up in the catalogue.",
+    )
+    assert "scripted agent" in suggesting_script.reflector_prompts[0]
+    assert (await service.client.agent_versions("coder")).total == 1
+
+
+@SQLITE_ONLY
+async def test_bad_requests_are_refused(service: Service) -> None:
+    await setup(service)
+    with pytest.raises(APIStatusError) as missing_agent:
+        await service.client.reflect("nobody", "codes")
+    assert (missing_agent.value.status, missing_agent.value.code) == (404, "not_found")
+    with pytest.raises(APIStatusError) as missing_suite:
+        await service.client.reflect("coder", "nothing")
+    assert missing_suite.value.status == 404
+    with pytest.raises(APIStatusError) as bad_holdout:
+        await service.client.reflect("coder", "codes", holdout=1.0)
+    assert bad_holdout.value.status == 422
+    with pytest.raises(APIStatusError) as bad_model:
+        await service.client.reflect("coder", "codes", reflector_model="nope:model")
+    assert bad_model.value.status == 422 and "reflector_model" in str(bad_model.value.details)
+    with pytest.raises(APIStatusError) as unknown:
+        await service.client.get_reflection("0b4f6a3e-0000-0000-0000-000000000000")
+    assert unknown.value.status == 404
+
+    reader = (await service.client.create_key("reader", scopes=["read"])).key
+    async with service.sdk(reader) as client:
+        with pytest.raises(APIStatusError) as forbidden:
+            await client.reflect("coder", "codes")
+        assert forbidden.value.status == 403
+        assert (await client.list_reflections()).total == 0
