@@ -41,7 +41,15 @@ def test_two_api_replicas_and_three_workers_finish_10000_cases_each_exactly_once
                 assert done["completed"] == 10_000
                 assert all(w.alive() for w in started)
                 health = httpx.get(f"{api_b.url}/health", timeout=10).json()
-                metrics = httpx.get(f"{api_a.url}/api/v1/metrics", timeout=10).json()
+                # A token sent twice (the reconciler re-sends a stalled run's) may still sit in
+                # the stream; the workers ack it without work, and the depth (refreshed every
+                # second) drains to zero.
+                deadline = time.monotonic() + 20
+                while True:
+                    metrics = httpx.get(f"{api_a.url}/api/v1/metrics", timeout=10).json()
+                    if metrics["queue"]["depth"] == 0 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.5)
         finally:
             api_b.stop()
     finally:
