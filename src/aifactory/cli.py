@@ -246,6 +246,7 @@ def progress_bar(total: int) -> Progress:
 
 def _register_server_commands() -> None:
     from aifactory.cli_insights import compare, report
+    from aifactory.cli_reflect import reflect
     from aifactory.cli_remote import status, submit
     from aifactory.cli_server import db_app, keys_app, serve
     from aifactory.cli_smoke import smoke
@@ -258,6 +259,7 @@ def _register_server_commands() -> None:
     app.command("status")(status)
     app.command("report")(report)
     app.command("compare")(compare)
+    app.command("reflect")(reflect)
     app.add_typer(db_app, name="db")
     app.add_typer(keys_app, name="keys")
 

@@ -1,104 +1,35 @@
 """The reflection loop through the API, against the fake Anthropic server.
 
-The agent under test is an ``llm`` agent whose answers depend on its system prompt: it knows an
-item's code only for ``easy`` questions, for every question once its prompt says
-:data:`HINT`, and for the items its prompt lists by heart (a prompt that memorised the train
-cases). The reflector is the same fake server, answering the forced ``proposal`` tool.
+The agent and the reflector are scripted in :mod:`tests.fakes.reflection`: the agent's answers
+depend on its system prompt, so an improvement is real, and an overfitted prompt is possible.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.fakes.fake_llm import (
-    Behaviour,
-    FakeLLMServer,
-    Hang,
-    Reply,
-    last_user_text,
-    system_prompt,
+from tests.fakes.fake_llm import FakeLLMServer
+from tests.fakes.reflection import (
+    BASE_PROMPT,
+    HINT,
+    MODEL,
+    Script,
+    agent_spec,
+    improving,
+    memorising,
+    question,
+    suite_spec,
 )
 from tests.fakes.service import Service
 
 from aifactory.client import APIStatusError
 from aifactory.domain.reflection import ReflectionPublic
 
-BASE_PROMPT = "You answer questions about item codes."
-HINT = "Always cite the item code."
-MODEL = "claude-haiku-4-5"
-CASES = 40
-EASY = 10
-
-Proposer = Callable[[str], list[dict[str, str]]]
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 """For tests of the loop's logic alone (the store is covered on both backends by the others)."""
-
-
-def is_reflector(body: dict[str, Any]) -> bool:
-    return (body.get("tool_choice") or {}).get("name") == "proposal"
-
-
-def agent_answer(body: dict[str, Any]) -> str:
-    question, system = last_user_text(body), system_prompt(body)
-    item = re.search(r"item (\d+)", question)
-    assert item is not None, question
-    code = f"CODE-{item.group(1)}"
-    knows = "(easy)" in question or HINT in system or f"item {item.group(1)} -> {code}" in system
-    return f"The code is {code}." if knows else "I don't know."
-
-
-class Script:
-    """The fake server's responder: the agent's answers, and the reflector's proposals."""
-
-    def __init__(self, proposer: Proposer, *, tokens: int | None = None) -> None:
-        self.proposer = proposer
-        self.tokens = tokens
-        self.reflector_prompts: list[str] = []
-        self.agent_hangs = False
-        self.reflector_garbage = False
-
-    def __call__(self, body: dict[str, Any]) -> Behaviour | str:
-        if is_reflector(body):
-            prompt = last_user_text(body)
-            self.reflector_prompts.append(prompt)
-            if self.reflector_garbage:
-                return Reply(text="I would rather talk about the weather.")
-            return Reply(
-                structured={"candidates": self.proposer(prompt)},
-                input_tokens=self.tokens,
-                output_tokens=0 if self.tokens else None,
-            )
-        if self.agent_hangs:
-            return Hang(30)
-        return Reply(
-            text=agent_answer(body),
-            input_tokens=self.tokens,
-            output_tokens=0 if self.tokens else None,
-        )
-
-
-def improving(_: str) -> list[dict[str, str]]:
-    return [
-        {
-            "rationale": "It never cites codes; tell it to.",
-            "system_prompt": f"{BASE_PROMPT}\n{HINT}",
-        },
-        {"rationale": "Politeness helps.", "system_prompt": f"{BASE_PROMPT}\nBe polite."},
-    ]
-
-
-def memorising(prompt: str) -> list[dict[str, str]]:
-    """A prompt that lists the answers of every case the reflector was shown (overfitting)."""
-    items = sorted(set(re.findall(r"code for item (\d+)", prompt)), key=int)
-    answers = "\n".join(f"item {i} -> CODE-{i}" for i in items)
-    return [
-        {"rationale": "Learn the failing answers.", "system_prompt": f"{BASE_PROMPT}\n{answers}"}
-    ]
 
 
 @pytest.fixture
@@ -123,36 +54,9 @@ def service_env(fake_llm: FakeLLMServer) -> dict[str, Any]:
     }
 
 
-def question(i: int) -> str:
-    tag = "easy" if i < EASY else "hard"
-    return f"What is the code for item {i}? ({tag})"
-
-
 async def setup(service: Service, *, max_concurrency: int = 16) -> None:
-    await service.client.create_agent(
-        {
-            "id": "coder",
-            "kind": "llm",
-            "config": {"provider": "anthropic", "model": MODEL, "system_prompt": BASE_PROMPT},
-            "max_concurrency": max_concurrency,
-            "rate_limit_per_minute": 1_000_000,
-        }
-    )
-    await service.client.create_suite(
-        {
-            "id": "codes",
-            "name": "codes",
-            "test_cases": [
-                {
-                    "name": f"item {i}",
-                    "input": question(i),
-                    "checks": [{"type": "contains", "value": f"CODE-{i}"}],
-                    "tags": ["easy" if i < EASY else "hard"],
-                }
-                for i in range(CASES)
-            ],
-        }
-    )
+    await service.client.create_agent(agent_spec(max_concurrency=max_concurrency))
+    await service.client.create_suite(suite_spec())
 
 
 async def reflect_and_wait(service: Service, **options: Any) -> ReflectionPublic:
