@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aifactory.errors import (
@@ -321,6 +322,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         if _is_unstorable_value(exc):
             return _unstorable(request)
+        return await _unexpected(request, exc)
+
+    # An outage that the driver raises unwrapped (a refused connect is a bare OSError) or the
+    # pool's own timeout: answered here too, since the catch-all below re-raises to the server
+    # after answering, and uvicorn then drops the client's keep-alive connection.
+    @app.exception_handler(OSError)
+    @app.exception_handler(SATimeoutError)
+    async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)

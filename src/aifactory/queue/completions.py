@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any, cast
@@ -118,6 +119,10 @@ class CompletionWriter:
         max_batch: results that trigger a write at once.
         max_delay_s: longest a result waits for others to share its transaction.
         attempts: tries of a failing transaction before its callers get the error.
+        retry_for_s: keep trying a failing transaction at least this long (backing off up to
+            ``max_backoff_s``), so a database away for a while does not waste the finished
+            cases: their rows stay claimed, and are recorded when it answers again.
+        max_backoff_s: the longest pause between two tries.
     """
 
     def __init__(
@@ -128,12 +133,16 @@ class CompletionWriter:
         max_batch: int = 50,
         max_delay_s: float = 0.1,
         attempts: int = 3,
+        retry_for_s: float = 30.0,
+        max_backoff_s: float = 2.0,
     ) -> None:
         self._db = db
         self._owner = owner
         self._max_batch = max_batch
         self._max_delay_s = max_delay_s
         self._attempts = attempts
+        self._retry_for_s = retry_for_s
+        self._max_backoff_s = max_backoff_s
         self._buffer: list[_Item] = []
         self._waiting = asyncio.Event()
         self._full = asyncio.Event()
@@ -179,17 +188,25 @@ class CompletionWriter:
         self._full.clear()
         if not batch:
             return
-        for attempt in range(1, self._attempts + 1):
+        deadline = time.monotonic() + self._retry_for_s
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 recorded = await self._write(batch)
             except Exception as exc:  # the database failed; retry, then hand the error back
-                if attempt == self._attempts:
+                # Closing: no long wait; the rows' leases run out and the cases go out again.
+                out_of_time = self._closing or time.monotonic() >= deadline
+                if attempt >= self._attempts and out_of_time:
                     log.exception("Recording %d results failed; giving up on them.", len(batch))
                     for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     return
-                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+                log.warning(
+                    "Recording %d results failed (%s); retrying.", len(batch), type(exc).__name__
+                )
+                await asyncio.sleep(min(self._max_backoff_s, 0.2 * 2 ** (attempt - 1)))
             else:
                 for (_, _, future), done in zip(batch, recorded, strict=True):
                     if not future.done():
