@@ -89,9 +89,10 @@ def proposal_schema(mode: str, count: int) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "candidates": {
+                # The count is said, not enforced by minItems/maxItems, which some
+                # OpenAI-compatible servers refuse in a strict schema; parsing enforces it.
                 "type": "array",
-                "minItems": 1,
-                "maxItems": count,
+                "description": f"From 1 to {count} candidates, each different.",
                 "items": {
                     "type": "object",
                     "properties": {

@@ -89,7 +89,8 @@ async def test_it_is_shown_failures_passes_and_history_and_answers_candidates(
     assert found.usage.cost_usd == pytest.approx((1000 * 1.0 + 200 * 5.0) / 1e6)
     sent = fake_llm.requests[0].json
     assert sent["tool_choice"] == {"type": "tool", "name": "proposal"}
-    assert sent["tools"][0]["input_schema"]["properties"]["candidates"]["maxItems"] == 2
+    schema = sent["tools"][0]["input_schema"]["properties"]["candidates"]
+    assert schema["description"] == "From 1 to 2 candidates, each different."
     prompt = last_user_text(sent)
     for part in (
         PROMPT,
