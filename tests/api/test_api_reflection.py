@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 import pytest
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport
 from tests.fakes.fake_llm import FakeLLMServer
 from tests.fakes.reflection import (
     BASE_PROMPT,
@@ -23,9 +25,10 @@ from tests.fakes.reflection import (
     question,
     suite_spec,
 )
-from tests.fakes.service import Service
+from tests.fakes.service import ADMIN_KEY, Service, service_settings
 
-from aifactory.client import APIStatusError
+from aifactory.api.app import create_app
+from aifactory.client import APIStatusError, AsyncClient
 from aifactory.domain.reflection import ReflectionPublic
 
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
@@ -309,3 +312,34 @@ async def test_bad_requests_are_refused(service: Service) -> None:
             await client.reflect("coder", "codes")
         assert forbidden.value.status == 403
         assert (await client.list_reflections()).total == 0
+
+
+@SQLITE_ONLY
+async def test_a_reflection_is_failed_not_resumed_when_its_server_stops(
+    database_url: str, service_env: dict[str, Any], script: Script
+) -> None:
+    script.agent_hangs = True
+    settings = service_settings(database_url, **service_env)
+    first = create_app(settings)
+    async with (
+        LifespanManager(first, startup_timeout=30, shutdown_timeout=30),
+        AsyncClient("http://t", api_key=ADMIN_KEY, transport=ASGITransport(first)) as c,
+    ):
+        await c.create_agent(agent_spec())
+        await c.create_suite(suite_spec())
+        reflection_id = (await c.reflect("coder", "codes")).reflection_id
+        deadline = time.monotonic() + 10
+        while (await c.get_reflection(reflection_id)).status != "running":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    # The second server sees it failed, with what it measured, and its runs stopped.
+    second = create_app(settings)
+    async with (
+        LifespanManager(second, startup_timeout=30, shutdown_timeout=30),
+        AsyncClient("http://t", api_key=ADMIN_KEY, transport=ASGITransport(second)) as c,
+    ):
+        r = await c.get_reflection(reflection_id)
+        assert (r.status, r.stop_reason) == ("failed", "error")
+        assert "server stopped" in (r.error or "")
+        assert r.baseline is not None and r.baseline.train_run_id is not None
+        assert (await c.get_run(r.baseline.train_run_id)).status == "cancelled"

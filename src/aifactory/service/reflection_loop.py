@@ -499,16 +499,18 @@ class ReflectionLoop:
             raise _Stop("target_reached")
 
     async def _interruptible(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await ``work``, or stop with ``cancelled`` as soon as a cancel arrives."""
         task = asyncio.ensure_future(work)
         stop = asyncio.ensure_future(self.cancel.wait())
         try:
             await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if not task.done():  # cancelled, or this loop itself is being cancelled
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if task.cancelled():
             raise _Stop("cancelled")
         return task.result()
 
