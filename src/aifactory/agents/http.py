@@ -208,10 +208,14 @@ class HTTPAgent:
                 f"The agent at {self._config.url!r} did not answer within {limit:g} s."
             ) from exc
         except aiohttp.ClientError as exc:
-            raise AgentError(
+            error = AgentError(
                 f"The agent at {self._config.url!r} could not be reached: "
                 f"{_redact(f'{type(exc).__name__}: {exc}', secrets)}."
-            ) from exc
+            )
+            # A dropped or refused connection is worth another attempt (the case runner's
+            # retries); a malformed answer is not.
+            setattr(error, "transient", isinstance(exc, aiohttp.ClientConnectionError))  # noqa: B010
+            raise error from exc
         latency_ms = (time.perf_counter() - start) * 1000.0
         if not 200 <= status < 300:
             excerpt = _redact(raw[:_EXCERPT].decode("utf-8", "replace"), secrets)
