@@ -302,6 +302,11 @@ async def test_bad_requests_are_refused(service: Service) -> None:
     with pytest.raises(APIStatusError) as bad_model:
         await service.client.reflect("coder", "codes", reflector_model="nope:model")
     assert bad_model.value.status == 422 and "reflector_model" in str(bad_model.value.details)
+    first = await service.client.reflect("coder", "codes")
+    with pytest.raises(APIStatusError) as busy:
+        await service.client.reflect("coder", "codes")
+    assert (busy.value.status, busy.value.code) == (409, "reflection_running")
+    assert first.reflection_id in busy.value.message
     with pytest.raises(APIStatusError) as unknown:
         await service.client.get_reflection("0b4f6a3e-0000-0000-0000-000000000000")
     assert unknown.value.status == 404
@@ -311,7 +316,9 @@ async def test_bad_requests_are_refused(service: Service) -> None:
         with pytest.raises(APIStatusError) as forbidden:
             await client.reflect("coder", "codes")
         assert forbidden.value.status == 403
-        assert (await client.list_reflections()).total == 0
+        assert [x.reflection_id for x in (await client.list_reflections()).items] == [
+            first.reflection_id
+        ]
 
 
 @SQLITE_ONLY

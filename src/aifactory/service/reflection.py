@@ -33,6 +33,7 @@ from aifactory.reports.reflection import write_reflection_html, write_reflection
 from aifactory.service.reflection_loop import ReflectionLoop
 from aifactory.store import agents_repo, reflections_repo, suites_repo
 from aifactory.store.database import Database
+from aifactory.store.errors import Conflict
 from aifactory.store.records import Page
 from aifactory.store.reflections_repo import ReflectionRecord
 
@@ -92,6 +93,7 @@ class ReflectionService:
 
         Raises:
             NotFound: no such agent or suite.
+            Conflict: a reflection of this agent is still running.
             InvalidRequest: the suite has fewer than two cases, or the reflector's model or
                 provider cannot be used.
         """
@@ -112,6 +114,15 @@ class ReflectionService:
         async with self.db.write() as session:
             await agents_repo.get_agent(session, agent_id)
             suite = await suites_repo.get_suite(session, body.suite_id)
+            await reflections_repo.fail_stale(session, older_than_s=STALE_AFTER_S)
+            running = await reflections_repo.active_for_agent(session, agent_id)
+            if running is not None:
+                # Two loops on one agent would each promote their own versions over the other's.
+                raise Conflict(
+                    f"Reflection {running.id} of agent {agent_id!r} is still {running.status}; "
+                    "wait for it or cancel it first.",
+                    code="reflection_running",
+                )
             if suite.case_count < 2:
                 message = (
                     f"Suite {suite.id!r} has {suite.case_count} case(s); a reflection needs at "
@@ -166,6 +177,8 @@ class ReflectionService:
         self, *, agent_id: str | None, limit: int, offset: int
     ) -> Page[ReflectionPublic]:
         """Reflections, newest first, optionally of one agent."""
+        async with self.db.write() as session:
+            await reflections_repo.fail_stale(session, older_than_s=STALE_AFTER_S)
         async with self.db.session() as session:
             page = await reflections_repo.list_reflections(
                 session, agent_id=agent_id, limit=limit, offset=offset

@@ -114,6 +114,19 @@ async def get_reflection(session: AsyncSession, reflection_id: str) -> Reflectio
     return _record(await _row(session, reflection_id))
 
 
+async def active_for_agent(session: AsyncSession, agent_id: str) -> ReflectionRecord | None:
+    """The agent's queued or running reflection, if any."""
+    row = (
+        await session.execute(
+            select(Reflection)
+            .where(Reflection.agent_id == agent_id, Reflection.status.in_(ACTIVE))
+            .order_by(Reflection.created_at)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return _record(row) if row is not None else None
+
+
 async def list_reflections(
     session: AsyncSession, *, agent_id: str | None = None, limit: int = 50, offset: int = 0
 ) -> Page[ReflectionRecord]:
