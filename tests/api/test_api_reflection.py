@@ -326,7 +326,9 @@ async def test_a_reflection_is_failed_not_resumed_when_its_server_stops(
     database_url: str, service_env: dict[str, Any], script: Script
 ) -> None:
     script.agent_hangs = True
-    settings = service_settings(database_url, **service_env)
+    # The first server stops without waiting for its hung agent calls (a grace period would only
+    # make the test slower: what is checked is what the next server finds).
+    settings = service_settings(database_url, **service_env, AIFACTORY_SHUTDOWN_GRACE_S=0)
     first = create_app(settings)
     async with (
         LifespanManager(first, startup_timeout=30, shutdown_timeout=30),
