@@ -72,6 +72,10 @@ def reflection_public(record: ReflectionRecord) -> ReflectionPublic:
     )
 
 
+SHUTDOWN_WAIT_S = 10.0
+"""How long a stopping server waits for its loops to reach a safe point before cancelling them."""
+
+
 class ReflectionService:
     """Starts reflection loops as background tasks of this process and answers about them.
 
@@ -86,6 +90,7 @@ class ReflectionService:
         self.engine = engine
         self.runs = runs
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._loops: dict[str, ReflectionLoop] = {}
         self._cancels: dict[str, asyncio.Event] = {}
 
     async def start(self, agent_id: str, body: ReflectionCreate) -> ReflectionAccepted:
@@ -151,11 +156,13 @@ class ReflectionService:
         )
         task = asyncio.create_task(loop.run(), name=f"reflection-{reflection_id}")
         self._tasks[reflection_id] = task
+        self._loops[reflection_id] = loop
         self._cancels[reflection_id] = cancel
 
         def forget(_: asyncio.Task[None]) -> None:
             self._tasks.pop(reflection_id, None)
             self._cancels.pop(reflection_id, None)
+            self._loops.pop(reflection_id, None)
 
         task.add_done_callback(forget)
 
@@ -231,8 +238,17 @@ class ReflectionService:
     async def aclose(self) -> None:
         """Stop this process's loops; each is stored as failed with what it measured."""
         tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
+        # Ask every loop to stop at its next safe point first: a task cancelled in the middle of
+        # a write could leave SQLite's write lock held by a connection nobody finishes.
+        for reflection_id, loop in list(self._loops.items()):
+            loop.server_stopping = True
+            event = self._cancels.get(reflection_id)
+            if event is not None:
+                event.set()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
+            for task in late:
+                task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

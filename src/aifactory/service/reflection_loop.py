@@ -71,6 +71,12 @@ class _Stop(Exception):
         self.message = message
 
 
+SERVER_STOPPED = (
+    "The server stopped while this reflection was running; what it measured is kept. Start a "
+    "new reflection to go on."
+)
+
+
 class _Abandoned(Exception):
     """The reflection was finished elsewhere (failed as stale); this loop must stop quietly."""
 
@@ -138,6 +144,9 @@ class ReflectionLoop:
         self.iterations: list[Iteration] = []
         self.baseline: Baseline | None = None
         self.state: dict[str, Any] = {}
+        self.server_stopping = False
+        """Set by a stopping server before it sets ``cancel``: the loop ends as failed, not
+        cancelled, with what it measured."""
         self._active_runs: set[str] = set()
         self._promoted: set[int] = set()
 
@@ -151,20 +160,17 @@ class ReflectionLoop:
                 await self._run()
                 raise _Stop("max_iterations")
             except _Stop as stop:
-                await self._finish(stop.reason, stop.message)
+                if stop.reason == "cancelled" and self.server_stopping:
+                    await self._finish("error", SERVER_STOPPED)
+                else:
+                    await self._finish(stop.reason, stop.message)
             except ReflectorError as exc:
                 self.cost += exc.usage.cost_usd or 0.0
                 await self._finish("error", str(exc))
             except _Abandoned:
                 pass
             except asyncio.CancelledError:
-                await asyncio.shield(
-                    self._finish(
-                        "error",
-                        "The server stopped while this reflection was running; what it measured "
-                        "is kept. Start a new reflection to go on.",
-                    )
-                )
+                await asyncio.shield(self._finish("error", SERVER_STOPPED))
                 raise
             except Exception as exc:
                 log.exception("Reflection %s failed.", self.id)
