@@ -17,10 +17,11 @@ from aifactory.domain.models import Usage
 from aifactory.llm.base import LLMRequest, LLMResponse
 from aifactory.llm.concurrency import AdaptiveLimiter
 from aifactory.llm.pricing import PriceTable, cost_of
-from aifactory.llm.retry import RetryPolicy, Sleep, sdk_classifier
+from aifactory.llm.provider import ProviderClient
+from aifactory.llm.retry import RetryPolicy, sdk_classifier
 
 if TYPE_CHECKING:
-    from aifactory.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ except ImportError:  # pragma: no cover
 _warned_models: set[str] = set()
 
 
-class AnthropicClient:
+class AnthropicClient(ProviderClient):
     """An :class:`~aifactory.llm.base.LLMClient` for Anthropic models.
 
     Args:
@@ -74,42 +75,7 @@ class AnthropicClient:
             timeout=timeout_s,
             http_client=anthropic.DefaultAioHttpClient(),
         )
-        self._retry = retry
-        self._limiter = limiter
-        self._prices = prices
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        limiter: AdaptiveLimiter | None = None,
-        sleep: Sleep | None = None,
-    ) -> AnthropicClient:
-        """A client configured by ``settings``; explicit ``api_key``/``base_url`` win.
-
-        The settings' key is not sent to an explicit base URL other than the settings' own.
-        """
-        from aifactory.llm.factory import resolve_endpoint
-
-        api_key, base_url = resolve_endpoint(
-            "anthropic", settings, api_key=api_key, base_url=base_url
-        )
-        return cls(
-            api_key=api_key,
-            base_url=base_url,
-            retry=RetryPolicy.from_settings(settings, sleep=sleep),
-            limiter=limiter or AdaptiveLimiter("anthropic", settings.llm_max_concurrency),
-            prices=PriceTable.from_settings(settings),
-            timeout_s=settings.llm_timeout_s,
-        )
-
-    @property
-    def limiter(self) -> AdaptiveLimiter:
-        """The concurrency limiter this client obeys."""
-        return self._limiter
+        super().__init__(retry=retry, limiter=limiter, prices=prices)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run ``request``; raise :class:`~aifactory.errors.LLMError` once retries give up."""

@@ -20,10 +20,11 @@ from aifactory.llm.base import LLMRequest, LLMResponse
 from aifactory.llm.concurrency import AdaptiveLimiter
 from aifactory.llm.jsontext import extract_json_object
 from aifactory.llm.pricing import PriceTable, cost_of
-from aifactory.llm.retry import RetryPolicy, Sleep, sdk_classifier
+from aifactory.llm.provider import ProviderClient
+from aifactory.llm.retry import RetryPolicy, sdk_classifier
 
 if TYPE_CHECKING:
-    from aifactory.settings import Settings
+    pass
 
 _classify = sdk_classifier(
     "OpenAI",
@@ -37,7 +38,7 @@ _classify = sdk_classifier(
 _REASONING = re.compile(r"^(o\d|gpt-5)")
 
 
-class OpenAIClient:
+class OpenAIClient(ProviderClient):
     """An :class:`~aifactory.llm.base.LLMClient` for OpenAI and OpenAI-compatible servers.
 
     Args:
@@ -71,40 +72,7 @@ class OpenAIClient:
             timeout=timeout_s,
             http_client=openai.DefaultAioHttpClient(),
         )
-        self._retry = retry
-        self._limiter = limiter
-        self._prices = prices
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        limiter: AdaptiveLimiter | None = None,
-        sleep: Sleep | None = None,
-    ) -> OpenAIClient:
-        """A client configured by ``settings``; explicit ``api_key``/``base_url`` win.
-
-        The settings' key is not sent to an explicit base URL other than the settings' own.
-        """
-        from aifactory.llm.factory import resolve_endpoint
-
-        api_key, base_url = resolve_endpoint("openai", settings, api_key=api_key, base_url=base_url)
-        return cls(
-            api_key=api_key,
-            base_url=base_url,
-            retry=RetryPolicy.from_settings(settings, sleep=sleep),
-            limiter=limiter or AdaptiveLimiter("openai", settings.llm_max_concurrency),
-            prices=PriceTable.from_settings(settings),
-            timeout_s=settings.llm_timeout_s,
-        )
-
-    @property
-    def limiter(self) -> AdaptiveLimiter:
-        """The concurrency limiter this client obeys."""
-        return self._limiter
+        super().__init__(retry=retry, limiter=limiter, prices=prices)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run ``request``; raise :class:`~aifactory.errors.LLMError` once retries give up."""

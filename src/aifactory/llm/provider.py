@@ -1,0 +1,62 @@
+"""What every provider client shares: retry policy, limiter, prices, and building from settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Self
+
+from aifactory.llm.concurrency import AdaptiveLimiter
+from aifactory.llm.pricing import PriceTable
+from aifactory.llm.retry import RetryPolicy, Sleep
+
+if TYPE_CHECKING:
+    from aifactory.settings import Settings
+
+
+class ProviderClient:
+    """Base of the provider clients; subclasses make their SDK in ``__init__``.
+
+    Args:
+        retry: our retry policy (the SDK's own retries are off).
+        limiter: the adaptive concurrency limit for this provider and key.
+        prices: how usage becomes cost.
+    """
+
+    provider: ClassVar[str]
+
+    def __init__(self, *, retry: RetryPolicy, limiter: AdaptiveLimiter, prices: PriceTable) -> None:
+        self._retry = retry
+        self._limiter = limiter
+        self._prices = prices
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        limiter: AdaptiveLimiter | None = None,
+        sleep: Sleep | None = None,
+    ) -> Self:
+        """A client configured by ``settings``; explicit ``api_key``/``base_url`` win.
+
+        The settings' key is not sent to an explicit base URL other than the settings' own.
+        """
+        from aifactory.llm.factory import resolve_endpoint
+
+        api_key, base_url = resolve_endpoint(
+            cls.provider, settings, api_key=api_key, base_url=base_url
+        )
+        return cls(
+            api_key=api_key,  # type: ignore[call-arg]
+            base_url=base_url,
+            retry=RetryPolicy.from_settings(settings, sleep=sleep),
+            limiter=limiter or AdaptiveLimiter(cls.provider, settings.llm_max_concurrency),
+            prices=PriceTable.from_settings(settings),
+            timeout_s=settings.llm_timeout_s,
+        )
+
+    @property
+    def limiter(self) -> AdaptiveLimiter:
+        """The concurrency limiter this client obeys."""
+        return self._limiter
