@@ -25,6 +25,7 @@ from aifactory.domain.models import CheckResult, TestResult, ToolCall, Usage
 from aifactory.store._bulk import case_from_json, case_to_json, like_tag, rowcount, tags_column
 from aifactory.store.errors import NotFound
 from aifactory.store.records import ClaimedCase, ExpiredLease, NewRun, Page
+from aifactory.store.runs_repo import new_run_values
 from aifactory.store.tables import FINISHED_STATUSES, Agent, Result, Run, utcnow
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -287,21 +288,12 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
     counters["errored" if result.status == "error" else result.status] = 1
     await session.execute(
         insert(Run).values(
-            id=run_id,
-            agent_id=run.agent_id,
-            agent_version=run.agent_version,
-            suite_id=run.suite_id,
-            suite_version=run.suite_version,
-            name=run.name,
+            **new_run_values(run, run_id, now),
             status="completed",
             total=1,
             completed=1,
             cancelled=0,
             repeat=1,
-            concurrency=run.concurrency,
-            metadata_=dict(run.metadata),
-            api_key_id=run.api_key_id,
-            created_at=now,
             started_at=now,
             finished_at=now,
             **counters,

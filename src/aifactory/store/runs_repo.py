@@ -56,6 +56,22 @@ def run_record(run: Run) -> RunRecord:
     )
 
 
+def new_run_values(run: NewRun, run_id: str, now: datetime) -> dict[str, Any]:
+    """The columns a new run row takes from what its caller said about it."""
+    return {
+        "id": run_id,
+        "agent_id": run.agent_id,
+        "agent_version": run.agent_version,
+        "suite_id": run.suite_id,
+        "suite_version": run.suite_version,
+        "name": run.name,
+        "concurrency": run.concurrency,
+        "metadata_": dict(run.metadata),
+        "api_key_id": run.api_key_id,
+        "created_at": now,
+    }
+
+
 async def create_run_with_pending_results(
     session: AsyncSession,
     run: NewRun,
@@ -79,12 +95,7 @@ async def create_run_with_pending_results(
     run_id = run.id or str(uuid.uuid4())
     now = utcnow()
     row = Run(
-        id=run_id,
-        agent_id=run.agent_id,
-        agent_version=run.agent_version,
-        suite_id=run.suite_id,
-        suite_version=run.suite_version,
-        name=run.name,
+        **new_run_values(run, run_id, now),
         status="queued",
         total=0,
         completed=0,
@@ -93,10 +104,6 @@ async def create_run_with_pending_results(
         errored=0,
         cancelled=0,
         repeat=run.repeat,
-        concurrency=run.concurrency,
-        metadata_=dict(run.metadata),
-        api_key_id=run.api_key_id,
-        created_at=now,
     )
     session.add(row)
     await session.flush()
