@@ -180,6 +180,9 @@ def aifactory_server(
         try:
             yield Server(base_url, api_key, database_url, process.pid)
         finally:
+            if process.poll() is not None:
+                log = (workdir / "server.log").read_text(errors="replace")
+                print(f"The server exited ({process.returncode}) early; its log ends:\n{log[-3000:]}")
             _stop(process)
     finally:
         stack.close()
@@ -216,3 +219,42 @@ def bare_server(*, workers: int = 2) -> Iterator[Server]:
             _stop(process)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of ``pid`` and its live descendants (from /proc)."""
+    ticks = 0
+    for current in _descendants(pid):
+        try:
+            with open(f"/proc/{current}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine since boot, all cores (from /proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")

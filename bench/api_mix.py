@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from _server import Server, aifactory_server
+from _server import Server, aifactory_server, machine_cpu_seconds, tree_cpu_seconds
 
 SEED_RPS, SEED_P95_MS, SEED_P99_MS = 85.0, 800.0, 2000.0
 TARGET_FACTOR, TARGET_P99_MS = 25, 100.0
@@ -131,13 +132,23 @@ async def drive(server: Server, users: int, warmup_s: float, duration_s: float) 
         await asyncio.sleep(warmup_s)
         tally.measuring = True
         started = time.perf_counter()
+        cpu_before = (tree_cpu_seconds(server.pid), time.process_time(), machine_cpu_seconds())
         await asyncio.sleep(duration_s)
         tally.measuring = False
         elapsed = time.perf_counter() - started
+        cpu_after = (tree_cpu_seconds(server.pid), time.process_time(), machine_cpu_seconds())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     report(tally, users, elapsed)
+    requests = sum(len(values) for values in tally.latencies.values()) or 1
+    server_s, client_s, machine_s = (b - a for a, b in zip(cpu_before, cpu_after, strict=True))
+    print(
+        f"CPU per request: server {server_s / requests * 1000:.2f} ms, this load generator"
+        f" {client_s / requests * 1000:.2f} ms, everything else (the database, ...)"
+        f" {(machine_s - server_s - client_s) / requests * 1000:.2f} ms;"
+        f" the machine was {machine_s / elapsed / (os.cpu_count() or 1):.0%} busy"
+    )
 
 
 def report(tally: Tally, users: int, elapsed: float) -> None:

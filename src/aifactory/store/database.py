@@ -6,6 +6,11 @@ with ``BEGIN IMMEDIATE`` (a deferred transaction that later writes can fail with
 locked" without waiting). PostgreSQL goes through asyncpg; behind a transaction pooler such as
 Supabase's (``AIFACTORY_DB_PREPARED_STATEMENTS=false``) prepared statements are not cached and get
 unique names, and connections are not pooled here since the pooler pools them.
+
+On PostgreSQL a read session runs in autocommit: each of its statements is one round trip, with no
+``BEGIN`` before it and no ``ROLLBACK`` after. Pooled connections are not pinged on checkout (a
+round trip on every request); a connection found dead raises once and SQLAlchemy then invalidates
+every connection of the pool opened before it, so the next checkout connects afresh.
 """
 
 from __future__ import annotations
@@ -109,7 +114,7 @@ def postgres_engine_options(
 ) -> dict[str, Any]:
     """Keyword arguments of ``create_async_engine`` for PostgreSQL through asyncpg."""
     if prepared_statements:
-        return {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": max_overflow}
+        return {"pool_size": pool_size, "max_overflow": max_overflow}
     # As SQLAlchemy's asyncpg notes advise for pgbouncer in transaction mode: no statement
     # caches, unique statement names (a server connection is shared between clients), and no
     # pool of our own, so prepared statements never pile up on a server connection.
@@ -166,6 +171,12 @@ class Database:
         self.engine = engine
         self.backend = engine.dialect.name
         self._write_lock = asyncio.Lock() if self.backend == "sqlite" else None
+        # SQLite's reads keep their deferred transaction: a snapshot, and no round trip to save.
+        self._read_engine = (
+            engine
+            if self.backend == "sqlite"
+            else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Database:
@@ -184,8 +195,8 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session for reading; nothing it does is committed."""
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        """A session for reading: never write through it (on PostgreSQL it runs in autocommit)."""
+        async with AsyncSession(self._read_engine, expire_on_commit=False) as session:
             yield session
 
     @contextlib.asynccontextmanager
