@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -28,6 +29,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from aifactory.errors import ConfigError
 from aifactory.settings import Settings
+from aifactory.store.file_lock import InterProcessLock
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_POOL_SIZE = 10
@@ -171,6 +173,13 @@ class Database:
         self.engine = engine
         self.backend = engine.dialect.name
         self._write_lock = asyncio.Lock() if self.backend == "sqlite" else None
+        database = engine.url.database if self.backend == "sqlite" else None
+        # Processes sharing a SQLite file queue for its write lock in the kernel (file_lock.py).
+        self._file_lock = (
+            InterProcessLock(Path(f"{database}.lock"))
+            if database not in (None, "", ":memory:")
+            else None
+        )
         # SQLite's reads keep their deferred transaction: a snapshot, and no round trip to save.
         self._read_engine = (
             engine
@@ -205,7 +214,8 @@ class Database:
 
         On SQLite writers in this process take turns (one writer at a time is all SQLite allows),
         and the transaction starts ``IMMEDIATE`` so it holds the write lock from its first
-        statement. Other processes wait up to the busy timeout.
+        statement. Processes sharing the file take turns through :class:`InterProcessLock`
+        first; anything else writing it is waited for up to the busy timeout.
         """
         if self._write_lock is None:
             async with (
@@ -214,10 +224,15 @@ class Database:
             ):
                 yield session
             return
-        async with self._write_lock, self.engine.connect() as conn:
+        async with self._write_lock, self._hold_file_lock(), self.engine.connect() as conn:
             await conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
                 yield session
+
+    def _hold_file_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        if self._file_lock is None:
+            return contextlib.nullcontext()
+        return self._file_lock.hold()
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -238,3 +253,5 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()
