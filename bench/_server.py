@@ -182,7 +182,9 @@ def aifactory_server(
         finally:
             if process.poll() is not None:
                 log = (workdir / "server.log").read_text(errors="replace")
-                print(f"The server exited ({process.returncode}) early; its log ends:\n{log[-3000:]}")
+                print(
+                    f"The server exited ({process.returncode}) early; its log ends:\n{log[-3000:]}"
+                )
             _stop(process)
     finally:
         stack.close()
@@ -190,7 +192,7 @@ def aifactory_server(
 
 
 @contextlib.contextmanager
-def bare_server(*, workers: int = 2) -> Iterator[Server]:
+def bare_server(*, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[Server]:
     """Serve ``bench/bare_app.py`` (one ``/health`` route) with uvicorn like ``aifactory serve``."""
     workdir = Path(tempfile.mkdtemp(prefix="aifactory-bare-"))
     port = free_port()
@@ -212,7 +214,8 @@ def bare_server(*, workers: int = 2) -> Iterator[Server]:
     ]
     base_url = f"http://{HOST}:{port}"
     try:
-        process = _launch(argv, dict(os.environ), workdir / "server.log", f"{base_url}/health")
+        child_env = {**os.environ, **(env or {})}
+        process = _launch(argv, child_env, workdir / "server.log", f"{base_url}/health")
         try:
             yield Server(base_url, "", "", process.pid)
         finally:

@@ -1,16 +1,20 @@
 """The seed's request mix at 50 concurrent users: req/s, p50/p95/p99 and errors, real server.
 
-Starts ``aifactory serve --workers 2`` with the demo agent ``demo-support-bot`` (scripted, 20 ms
-per answer) on a fresh SQLite file (``--postgres`` for a scratch PostgreSQL database), then runs
+Starts ``aifactory serve --workers 2`` on a fresh SQLite file (``--postgres`` for a scratch
+PostgreSQL database) and registers ``mix-bot``, the demo agent's scripted answers with
+``--agent-latency-ms`` of simulated latency (default 0: the figure is the service's cost, not an
+agent's) and ``--agent-concurrency`` calls at once per process (default 64; the demo agent's 8
+calls of 20 ms would cap every process at 400 agent calls a second), then runs
 ``--users`` asyncio users over one aiohttp session in this process (a separate process from the
 server), each looping over the mix: ``GET /health``, ``GET /ping``, ``POST /api/v1/test/run``,
 ``POST /api/v1/test/batch`` (10 cases), ``GET /api/v1/test/status/{its run}``,
-``GET /api/v1/agents/demo-support-bot/results``, ``GET /api/v1/metrics``. After a warm-up it
+``GET /api/v1/agents/mix-bot/results``, ``GET /api/v1/metrics``. After a warm-up it
 counts for ``--duration`` seconds and prints the figures next to the seed's (85 req/s, p95
 800 ms, p99 2 s) and the target (25x the throughput, p99 at most 100 ms, no errors). Every
 non-2xx answer and every failed request is an error. Not part of the test suite.
 
     .venv/bin/python bench/api_mix.py [--users 50] [--duration 30] [--postgres]
+        [--agent-latency-ms 0] [--agent-concurrency 64]
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from typing import Any
 import aiohttp
 from _server import Server, aifactory_server, machine_cpu_seconds, tree_cpu_seconds
 
+from aifactory.demo import DEMO_AGENT
+
 SEED_RPS, SEED_P95_MS, SEED_P99_MS = 85.0, 800.0, 2000.0
 TARGET_FACTOR, TARGET_P99_MS = 25, 100.0
-AGENT = "demo-support-bot"
+AGENT = "mix-bot"
 CASES: list[dict[str, Any]] = [
     {"name": n, "input": i, "checks": [c]}
     for n, i, c in [
@@ -121,13 +127,24 @@ def pct(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-async def drive(server: Server, users: int, warmup_s: float, duration_s: float) -> None:
+def mix_agent(latency_ms: int, concurrency: int) -> dict[str, Any]:
+    """The demo agent's scripted answers under the id :data:`AGENT`."""
+    config = {**DEMO_AGENT["config"], "latency_ms": latency_ms}
+    return {**DEMO_AGENT, "id": AGENT, "config": config, "max_concurrency": concurrency}
+
+
+async def drive(
+    server: Server, users: int, warmup_s: float, duration_s: float, agent: dict[str, Any]
+) -> None:
     tally = Tally()
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, headers=server.headers
     ) as session:
+        async with session.post(f"{server.base_url}/api/v1/agents", json=agent) as response:
+            if response.status != 201:
+                raise SystemExit(f"registering {AGENT} failed: {await response.text()}")
         tasks = [asyncio.create_task(user(server, session, tally, n)) for n in range(users)]
         await asyncio.sleep(warmup_s)
         tally.measuring = True
@@ -185,9 +202,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--postgres", action="store_true", help="scratch PostgreSQL database")
+    parser.add_argument("--agent-latency-ms", type=int, default=0)
+    parser.add_argument("--agent-concurrency", type=int, default=64)
     args = parser.parse_args()
-    with aifactory_server(workers=args.workers, seed_demo=True, postgres=args.postgres) as server:
-        asyncio.run(drive(server, args.users, args.warmup, args.duration))
+    agent = mix_agent(args.agent_latency_ms, args.agent_concurrency)
+    with aifactory_server(workers=args.workers, postgres=args.postgres) as server:
+        asyncio.run(drive(server, args.users, args.warmup, args.duration, agent))
 
 
 if __name__ == "__main__":
