@@ -186,7 +186,9 @@ class RunService:
     async def status(self, run_id: str, *, limit: int, offset: int) -> RunStatusPublic:
         async with self.db.session() as session:
             record = await runs_repo.get_run(session, run_id)
-            page = await results_repo.list_run_results(session, run_id, limit=limit, offset=offset)
+            page = await results_repo.list_run_results(
+                session, run_id, limit=limit, offset=offset, run=record
+            )
         return RunStatusPublic(
             **run_public(record).model_dump(), results=page.items, results_total=page.total
         )

@@ -119,8 +119,21 @@ async def get_agent(session: AsyncSession, agent_id: str) -> AgentRecord:
     Raises:
         NotFound: no such agent, or it was deleted.
     """
-    agent = await _agent(session, agent_id)
-    return _record(agent, await _version(session, agent_id, agent.current_version))
+    # One statement on the hot path of every run: the agent joined to its active version.
+    row = (
+        await session.execute(
+            select(Agent, AgentVersion)
+            .join(
+                AgentVersion,
+                (AgentVersion.agent_id == Agent.id)
+                & (AgentVersion.version == Agent.current_version),
+            )
+            .where(Agent.id == agent_id, Agent.deleted_at.is_(None))
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("agent", agent_id)
+    return _record(row[0], row[1])
 
 
 async def list_agents(

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aifactory.domain.models import CheckResult, TestResult, ToolCall, Usage
 from aifactory.store._bulk import case_from_json, case_to_json, like_tag, rowcount, tags_column
 from aifactory.store.errors import NotFound
-from aifactory.store.records import ClaimedCase, ExpiredLease, NewRun, Page
+from aifactory.store.records import ClaimedCase, ExpiredLease, NewRun, Page, RunRecord
 from aifactory.store.runs_repo import new_run_values
 from aifactory.store.tables import FINISHED_STATUSES, Agent, Result, Run, utcnow
 
@@ -278,9 +278,6 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
     Raises:
         NotFound: the agent does not exist.
     """
-    agent = await session.get(Agent, run.agent_id)
-    if agent is None or agent.deleted_at is not None:
-        raise NotFound("agent", run.agent_id)
     now = utcnow()
     run_id = run.id or str(uuid.uuid4())
     result_id = str(uuid.uuid4())
@@ -314,12 +311,15 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
             **_outcome_values(result, now),
         )
     )
-    await session.execute(
+    counted = await session.execute(
         update(Agent)
-        .where(Agent.id == run.agent_id)
+        .where(Agent.id == run.agent_id, Agent.deleted_at.is_(None))
         .values(results_count=Agent.results_count + 1)
         .execution_options(synchronize_session=False)
     )
+    if rowcount(counted) != 1:
+        # Deleted (or never stored) since the caller read it: the caller's transaction rolls back.
+        raise NotFound("agent", run.agent_id)
     return result.model_copy(
         update={
             "id": result_id,
@@ -435,16 +435,20 @@ async def list_run_results(
     tag: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    run: RunRecord | Run | None = None,
 ) -> Page[TestResult]:
     """A run's finished results in case order, optionally of one status and/or tag.
+
+    ``run``: the run, when the caller has just read it (its counters give the totals).
 
     Raises:
         NotFound: no such run.
         ValueError: ``status`` is not ``passed``, ``failed`` or ``error``.
     """
-    run = await session.get(Run, run_id, populate_existing=True)
     if run is None:
-        raise NotFound("run", run_id)
+        run = await session.get(Run, run_id, populate_existing=True)
+        if run is None:
+            raise NotFound("run", run_id)
     if status is not None and status not in FINISHED_STATUSES:
         raise ValueError(f"status must be passed, failed or error, not {status!r}.")
     statuses = (status,) if status else FINISHED_STATUSES

@@ -133,3 +133,20 @@ async def test_a_synchronous_result_is_recorded_as_a_finished_one_case_run(
     assert (run.status, run.total, run.passed) == ("completed", 1, 1)
     assert [r.id for r in history.items] == [stored.id]
     assert executed == 1
+
+
+async def test_a_synchronous_result_for_a_deleted_agent_is_refused_and_nothing_is_kept(
+    database: Database,
+) -> None:
+    async with database.write() as session:
+        await agents_repo.create_agent(session, scripted_agent("bot"))
+    async with database.write() as session:
+        await agents_repo.delete_agent(session, "bot")
+    with pytest.raises(NotFound):
+        async with database.write() as session:
+            await results_repo.record_result(
+                session, NewRun(agent_id="bot", agent_version=1), make_result(make_case(0))
+            )
+    async with database.session() as session:
+        runs = await runs_repo.list_runs(session, agent_id="bot")
+    assert runs.total == 0
