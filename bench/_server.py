@@ -224,7 +224,8 @@ def bare_server(*, workers: int = 2, env: dict[str, str] | None = None) -> Itera
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every live process below it (from /proc)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -245,7 +246,7 @@ def _descendants(pid: int) -> list[int]:
 def tree_cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds of ``pid`` and its live descendants (from /proc)."""
     ticks = 0
-    for current in _descendants(pid):
+    for current in descendants(pid):
         try:
             with open(f"/proc/{current}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()

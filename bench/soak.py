@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from collections import Counter
 from typing import Any
 
 import aiohttp
-from _server import Server, aifactory_server
+from _server import Server, aifactory_server, descendants
 
 AGENT = "demo-support-bot"
 CASES: list[dict[str, Any]] = [
@@ -32,19 +31,8 @@ CASES: list[dict[str, Any]] = [
 
 def rss_kib(pid: int) -> int:
     """Resident memory of ``pid`` and its descendants, in KiB (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children.get(current, []))
+    total = 0
+    for current in descendants(pid):
         try:
             with open(f"/proc/{current}/status") as status:
                 for line in status:
