@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aifactory.domain.models import CheckResult, TestResult, ToolCall, Usage
+from aifactory.domain.models import TestResult
 from aifactory.store._bulk import case_from_json, case_to_json, like_tag, rowcount, tags_column
 from aifactory.store.errors import NotFound
 from aifactory.store.records import ClaimedCase, ExpiredLease, NewRun, Page, RunRecord
@@ -379,35 +379,39 @@ async def expired_leases(
 
 
 def _to_result(row: Any) -> TestResult:
-    return TestResult(
-        id=row.id,
-        run_id=row.run_id,
-        agent_id=row.agent_id,
-        agent_version=row.agent_version,
-        case_index=row.case_index,
-        repeat_index=row.repeat_index,
-        test_case=case_from_json(row.test_case),
-        status=row.status,
-        passed=bool(row.passed),
-        score=row.score or 0.0,
-        feedback=row.feedback or "",
-        output=row.output,
-        checks=[CheckResult.model_validate(c) for c in row.checks or []],
-        tool_calls=[ToolCall.model_validate(t) for t in row.tool_calls or []],
-        latency_ms=row.latency_ms,
-        usage=Usage(
-            input_tokens=row.input_tokens or 0,
-            output_tokens=row.output_tokens or 0,
-            cost_usd=row.cost_usd,
-        ),
-        judge_usage=Usage(
-            input_tokens=row.judge_input_tokens or 0,
-            output_tokens=row.judge_output_tokens or 0,
-            cost_usd=row.judge_cost_usd,
-        ),
-        error=row.error,
-        cached=bool(row.cached),
-        created_at=row.finished_at,
+    # One validation of the whole nested result (pydantic-core walks it in one call), not one
+    # per nested model: reading results is the hot path of status, history and reports.
+    return TestResult.model_validate(
+        {
+            "id": row.id,
+            "run_id": row.run_id,
+            "agent_id": row.agent_id,
+            "agent_version": row.agent_version,
+            "case_index": row.case_index,
+            "repeat_index": row.repeat_index,
+            "test_case": row.test_case,
+            "status": row.status,
+            "passed": bool(row.passed),
+            "score": row.score or 0.0,
+            "feedback": row.feedback or "",
+            "output": row.output,
+            "checks": row.checks or [],
+            "tool_calls": row.tool_calls or [],
+            "latency_ms": row.latency_ms,
+            "usage": {
+                "input_tokens": row.input_tokens or 0,
+                "output_tokens": row.output_tokens or 0,
+                "cost_usd": row.cost_usd,
+            },
+            "judge_usage": {
+                "input_tokens": row.judge_input_tokens or 0,
+                "output_tokens": row.judge_output_tokens or 0,
+                "cost_usd": row.judge_cost_usd,
+            },
+            "error": row.error,
+            "cached": bool(row.cached),
+            "created_at": row.finished_at,
+        }
     )
 
 
