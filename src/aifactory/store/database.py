@@ -34,6 +34,7 @@ from aifactory.store.file_lock import InterProcessLock
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_POOL_SIZE = 10
 DEFAULT_MAX_OVERFLOW = 10
+POOL_RECYCLE_S = 300
 SQLITE_BEGIN_OPTION = "aifactory_sqlite_begin"
 
 
@@ -116,7 +117,13 @@ def postgres_engine_options(
 ) -> dict[str, Any]:
     """Keyword arguments of ``create_async_engine`` for PostgreSQL through asyncpg."""
     if prepared_statements:
-        return {"pool_size": pool_size, "max_overflow": max_overflow}
+        # Connections older than POOL_RECYCLE_S are replaced at checkout, before a server or
+        # network idle timeout (pgbouncer, a cloud NAT) can have closed them under us.
+        return {
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_recycle": POOL_RECYCLE_S,
+        }
     # As SQLAlchemy's asyncpg notes advise for pgbouncer in transaction mode: no statement
     # caches, unique statement names (a server connection is shared between clients), and no
     # pool of our own, so prepared statements never pile up on a server connection.
