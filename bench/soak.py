@@ -5,8 +5,9 @@ for a scratch PostgreSQL database) and sends ``--rate`` requests a second of the
 (``/health``, ``/ping``, ``POST /api/v1/test/run``, the agent's results, a run's status,
 ``/api/v1/metrics``) plus a 10-case batch every ``--batch-every`` seconds, for ``--minutes``
 (default 30). The server's resident memory (its process and any children) is sampled after a
-warm-up and at the end; the script prints the growth (goal: under 10%), requests sent, errors
-(any non-2xx or failed request) and batches completed. Not part of the test suite.
+warm-up, every ``--sample-every`` minutes (default 5) and at the end; the script prints the
+growth (goal: under 10%), requests sent, errors (any non-2xx or failed request) and batches
+completed. Not part of the test suite.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--rate 20] [--batch-every 5] [--postgres]
 """
@@ -85,7 +86,9 @@ class Load:
             self.runs.append(answer["run_id"])
 
 
-async def drive(server: Server, minutes: float, rate: float, batch_every: float) -> None:
+async def drive(
+    server: Server, minutes: float, rate: float, batch_every: float, sample_every_s: float
+) -> None:
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         load = Load(server, session)
@@ -102,10 +105,15 @@ async def drive(server: Server, minutes: float, rate: float, batch_every: float)
         next_batch = start
         n = 0
         rss_start: int | None = None
+        next_sample = start + sample_every_s
         while (now := time.monotonic()) - start < duration_s:
             if rss_start is None and now - start >= warmup_s:
                 rss_start = rss_kib(server.pid)
                 print(f"RSS after {warmup_s:.0f} s warm-up: {rss_start / 1024:.1f} MiB", flush=True)
+            if now >= next_sample:
+                minute = (now - start) / 60
+                print(f"RSS at {minute:.0f} min: {rss_kib(server.pid) / 1024:.1f} MiB", flush=True)
+                next_sample += sample_every_s
             if now >= next_batch:
                 spawn(load.batch())
                 next_batch += batch_every
@@ -140,9 +148,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--batch-every", type=float, default=5.0)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--sample-every", type=float, default=5.0, help="minutes between samples")
     args = parser.parse_args()
     with aifactory_server(workers=1, seed_demo=True, postgres=args.postgres) as server:
-        asyncio.run(drive(server, args.minutes, args.rate, args.batch_every))
+        asyncio.run(
+            drive(server, args.minutes, args.rate, args.batch_every, args.sample_every * 60)
+        )
 
 
 if __name__ == "__main__":
