@@ -305,6 +305,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # Only the framework raises a 400: for a body it cannot read (JSON that is not
+            # UTF-8, a broken multipart form). A malformed request is a 422, as documented.
+            return error_response(
+                422,
+                "invalid_request",
+                "The body cannot be read: send JSON encoded as UTF-8, or a well-formed "
+                "multipart form where the operation takes one.",
+                [{"field": "body", "message": str(exc.detail), "type": "body_unreadable"}],
+            )
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404 and message == "Not Found":

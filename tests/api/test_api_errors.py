@@ -1,0 +1,31 @@
+"""Errors become the statuses the OpenAPI document and docs/api.md promise, in the one shape."""
+
+from __future__ import annotations
+
+import pytest
+from tests.fakes.service import Service
+
+NOT_UTF8 = b'{"name": "\xc3\x28 is not UTF-8"}'
+
+
+@pytest.mark.parametrize(
+    ("route", "content_type", "body"),
+    [
+        ("/api/v1/keys", "application/json", NOT_UTF8),
+        ("/api/v1/agents", "application/json", NOT_UTF8),
+        ("/api/v1/test/batch", "application/json", NOT_UTF8),
+        ("/api/v1/suites/import", "multipart/form-data", b"no boundary to split on"),
+    ],
+)
+async def test_a_body_that_cannot_be_read_is_a_documented_422(
+    service: Service, route: str, content_type: str, body: bytes
+) -> None:
+    """Not a 400, which neither the OpenAPI document nor docs/api.md lists."""
+    response = await service.http.post(route, content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["details"][0]["field"] == "body"
+    async with service.raw() as anonymous:
+        spec = (await anonymous.get("/openapi.json")).json()
+    assert "422" in spec["paths"][route]["post"]["responses"]
