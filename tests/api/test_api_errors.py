@@ -29,3 +29,21 @@ async def test_a_body_that_cannot_be_read_is_a_documented_422(
     async with service.raw() as anonymous:
         spec = (await anonymous.get("/openapi.json")).json()
     assert "422" in spec["paths"][route]["post"]["responses"]
+
+
+async def test_runs_named_in_the_query_are_a_documented_404(service: Service) -> None:
+    response = await service.http.get("/api/v1/runs/compare", params={"base": "a", "head": "b"})
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "not_found"
+    async with service.raw() as anonymous:
+        spec = (await anonymous.get("/openapi.json")).json()
+    assert "404" in spec["paths"]["/api/v1/runs/compare"]["get"]["responses"]
+
+
+async def test_a_second_reflection_of_an_agent_is_a_documented_409(service: Service) -> None:
+    """The 409 itself is proven in test_api_reflection.py; here, that the document lists it."""
+    async with service.raw() as anonymous:
+        spec = (await anonymous.get("/openapi.json")).json()
+    responses = spec["paths"]["/api/v1/agents/{agent_id}/reflect"]["post"]["responses"]
+    assert "409" in responses
+    assert "reflection" in responses["409"]["description"]

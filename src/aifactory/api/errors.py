@@ -188,15 +188,18 @@ _ERROR_REF = {"$ref": "#/components/schemas/ErrorPublic"}
 _DOCUMENTED = {
     "401": "No API key, or a wrong one.",
     "403": "The API key lacks the scope this operation needs.",
-    "404": "An id in the path or the body names nothing.",
-    "409": "The id is taken, or the Idempotency-Key was used with another body.",
+    "404": "An id in the path, the query or the body names nothing.",
+    "409": (
+        "The id is taken, the Idempotency-Key was used with another body, or a reflection of "
+        "the agent is still running."
+    ),
     "413": "The body is larger than AIFACTORY_MAX_BODY_BYTES.",
     "422": "The request is malformed or violates the schema; details name the field.",
     "429": "Too many requests for this key; see Retry-After.",
     "503": "The database cannot be reached; see Retry-After.",
 }
-_CONFLICTS = {"createAgent", "createSuite", "importSuite", "submitBatch"}
-_NOT_FOUND_IN_BODY = {"runTest", "submitBatch"}
+_CONFLICTS = {"createAgent", "createSuite", "importSuite", "submitBatch", "reflectAgent"}
+_NAMES_IDS_OUTSIDE_THE_PATH = {"runTest", "submitBatch", "compareRuns"}
 
 
 def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:
@@ -204,7 +207,7 @@ def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:
     if not path.startswith("/api/v1/"):
         return statuses
     statuses += ["401", "403", "429", "503"]
-    if "{" in path or operation.get("operationId") in _NOT_FOUND_IN_BODY:
+    if "{" in path or operation.get("operationId") in _NAMES_IDS_OUTSIDE_THE_PATH:
         statuses.append("404")
     if operation.get("operationId") in _CONFLICTS:
         statuses.append("409")
