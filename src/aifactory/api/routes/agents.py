@@ -4,17 +4,56 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
+from aifactory.api import examples
 from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
+from aifactory.api.links import link, linked
 from aifactory.api.schemas import AgentPatch, AgentPublic, AgentVersionPublic, Page
 from aifactory.domain.models import AgentSpec, TestResult
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
+_AGENT_ID = "$response.body#/id"
+_BY_PATH = {"agent_id": _AGENT_ID}
+AGENT_LINKS = {
+    "GetAgent": link("getAgent", "The agent.", parameters=_BY_PATH),
+    "UpdateAgent": link("updateAgent", "Change the agent.", parameters=_BY_PATH),
+    "DeleteAgent": link("deleteAgent", "Retire the agent.", parameters=_BY_PATH),
+    "ListAgentVersions": link("listAgentVersions", "The agent's versions.", parameters=_BY_PATH),
+    "ListAgentResults": link("listAgentResults", "The agent's results.", parameters=_BY_PATH),
+    "GetAgentTrend": link("getAgentTrend", "The agent's pass rate over runs.", parameters=_BY_PATH),
+    "ListRunsOfAgent": link("listRuns", "The agent's runs.", parameters=_BY_PATH),
+    "RunTestOnAgent": link(
+        "runTest", "Run one case against the agent now.", request_body={"agent_id": _AGENT_ID}
+    ),
+    "SubmitBatchForAgent": link(
+        "submitBatch",
+        "Run cases against the agent in the background.",
+        request_body={"agent_id": _AGENT_ID},
+    ),
+    "ReflectAgent": link(
+        "reflectAgent", "Start the reflection loop on the agent.", parameters=_BY_PATH
+    ),
+    "ListReflectionsOfAgent": link(
+        "listReflections", "The agent's reflections.", parameters=_BY_PATH
+    ),
+}
+"""Where an agent leads: its ``id`` names it in a path, a query or a request body."""
 
-@router.post("", response_model=AgentPublic, status_code=201, operation_id="createAgent")
-async def create_agent(body: AgentSpec, services: ServicesDep, _: WriteKey) -> AgentPublic:
+
+@router.post(
+    "",
+    response_model=AgentPublic,
+    status_code=201,
+    operation_id="createAgent",
+    responses={201: linked("The agent, at version 1.", AGENT_LINKS)},
+)
+async def create_agent(
+    body: Annotated[AgentSpec, Body(openapi_examples=examples.AGENT)],
+    services: ServicesDep,
+    _: WriteKey,
+) -> AgentPublic:
     """Register an agent (version 1); a taken id is a 409."""
     return await services.agents.create(body)
 
@@ -34,7 +73,12 @@ async def get_agent(agent_id: str, services: ServicesDep, _: ReadKey) -> AgentPu
     return await services.agents.get(agent_id)
 
 
-@router.patch("/{agent_id}", response_model=AgentPublic, operation_id="updateAgent")
+@router.patch(
+    "/{agent_id}",
+    response_model=AgentPublic,
+    operation_id="updateAgent",
+    responses={200: linked("The agent, at its new version if one was made.", AGENT_LINKS)},
+)
 async def update_agent(
     agent_id: str, body: AgentPatch, services: ServicesDep, _: WriteKey
 ) -> AgentPublic:

@@ -7,12 +7,28 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from aifactory.api.deps import AdminKey, ServicesDep
+from aifactory.api.links import link, linked
 from aifactory.api.schemas import KeyCreate, KeyCreated, KeyPublic, Page
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
 
-@router.post("", response_model=KeyCreated, status_code=201, operation_id="createKey")
+@router.post(
+    "",
+    response_model=KeyCreated,
+    status_code=201,
+    operation_id="createKey",
+    responses={
+        201: linked(
+            "The key with its secret.",
+            {
+                "RevokeKey": link(
+                    "revokeKey", "Revoke the key.", parameters={"key_id": "$response.body#/id"}
+                )
+            },
+        )
+    },
+)
 async def create_key(body: KeyCreate, services: ServicesDep, _: AdminKey) -> KeyCreated:
     """Make a key; its secret is in this answer only."""
     return await services.keys.create(body)

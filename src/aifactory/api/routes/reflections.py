@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 
+from aifactory.api import examples
 from aifactory.api.deps import ReadKey, Services, ServicesDep, WriteKey
 from aifactory.api.errors import Unavailable
+from aifactory.api.links import link, linked
 from aifactory.api.routes.insights import REPORT_CSP
 from aifactory.api.schemas import Page
 from aifactory.domain.reflection import ReflectionAccepted, ReflectionCreate, ReflectionPublic
 from aifactory.service.reflection import ReflectionService
 
 router = APIRouter(tags=["reflections"])
+
+_BY_ID = {"reflection_id": "$response.body#/reflection_id"}
+REFLECTION_LINKS = {
+    "GetReflection": link("getReflection", "The reflection so far.", parameters=_BY_ID),
+    "CancelReflection": link("cancelReflection", "Stop the reflection.", parameters=_BY_ID),
+    "GetReflectionReport": link(
+        "getReflectionReport", "The reflection's report.", parameters=_BY_ID
+    ),
+}
 
 
 def _service(services: Services) -> ReflectionService:
@@ -27,9 +38,13 @@ def _service(services: Services) -> ReflectionService:
     response_model=ReflectionAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="reflectAgent",
+    responses={202: linked("The reflection, started.", REFLECTION_LINKS)},
 )
 async def reflect(
-    agent_id: str, body: ReflectionCreate, services: ServicesDep, _: WriteKey
+    agent_id: str,
+    body: Annotated[ReflectionCreate, Body(openapi_examples=examples.REFLECTION)],
+    services: ServicesDep,
+    _: WriteKey,
 ) -> ReflectionAccepted:
     """Start the reflection loop on the agent over a suite; follow it at ``status_url``."""
     return await _service(services).start(agent_id, body)

@@ -4,23 +4,43 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Body, Form, Query, Response, UploadFile
 
+from aifactory.api import examples
 from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
 from aifactory.api.errors import InvalidRequest
+from aifactory.api.links import linked, suite_links
 from aifactory.api.schemas import Page, SuiteCreate, SuitePublic
 from aifactory.domain.models import ID_PATTERN
 from aifactory.service.suites import IMPORT_EXTENSIONS
 
 router = APIRouter(prefix="/api/v1/suites", tags=["suites"])
 
+SUITE_LINKS = suite_links("$response.body#/id")
 
-@router.post("", response_model=SuitePublic, status_code=201, operation_id="createSuite")
-async def create_suite(body: SuiteCreate, services: ServicesDep, _: WriteKey) -> SuitePublic:
+
+@router.post(
+    "",
+    response_model=SuitePublic,
+    status_code=201,
+    operation_id="createSuite",
+    responses={201: linked("The suite.", SUITE_LINKS)},
+)
+async def create_suite(
+    body: Annotated[SuiteCreate, Body(openapi_examples=examples.SUITE)],
+    services: ServicesDep,
+    _: WriteKey,
+) -> SuitePublic:
     return await services.suites.create(body)
 
 
-@router.post("/import", response_model=SuitePublic, status_code=201, operation_id="importSuite")
+@router.post(
+    "/import",
+    response_model=SuitePublic,
+    status_code=201,
+    operation_id="importSuite",
+    responses={201: linked("The imported suite.", SUITE_LINKS)},
+)
 async def import_suite(
     file: UploadFile,
     services: ServicesDep,

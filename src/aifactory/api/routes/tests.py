@@ -4,24 +4,43 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 
+from aifactory.api import examples
 from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
+from aifactory.api.links import linked, run_links
 from aifactory.api.schemas import BatchAccepted, BatchRequest, RunStatusPublic, TestRunRequest
 from aifactory.domain.models import TestResult
 
 router = APIRouter(prefix="/api/v1/test", tags=["tests"])
 
+RUN_LINKS = run_links("$response.body#/run_id")
 
-@router.post("/run", response_model=TestResult, operation_id="runTest")
-async def run_test(body: TestRunRequest, services: ServicesDep, _: WriteKey) -> TestResult:
+
+@router.post(
+    "/run",
+    response_model=TestResult,
+    operation_id="runTest",
+    responses={200: linked("The result; a stored agent's names its run.", RUN_LINKS)},
+)
+async def run_test(
+    body: Annotated[TestRunRequest, Body(openapi_examples=examples.RUN)],
+    services: ServicesDep,
+    _: WriteKey,
+) -> TestResult:
     """Run one case against an agent now and answer its result."""
     return await services.runs.run_one(body)
 
 
-@router.post("/batch", response_model=BatchAccepted, status_code=202, operation_id="submitBatch")
+@router.post(
+    "/batch",
+    response_model=BatchAccepted,
+    status_code=202,
+    operation_id="submitBatch",
+    responses={202: linked("The run, queued.", RUN_LINKS)},
+)
 async def submit_batch(
-    body: BatchRequest,
+    body: Annotated[BatchRequest, Body(openapi_examples=examples.BATCH)],
     services: ServicesDep,
     key: WriteKey,
     response: Response,
