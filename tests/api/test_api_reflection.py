@@ -352,3 +352,19 @@ async def test_a_reflection_is_failed_not_resumed_when_its_server_stops(
         assert "server stopped" in (r.error or "")
         assert r.baseline is not None and r.baseline.train_run_id is not None
         assert (await c.get_run(r.baseline.train_run_id)).status == "cancelled"
+
+
+@SQLITE_ONLY
+async def test_deleting_the_agent_under_a_reflection_fails_it_with_a_reason_and_no_traceback(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    await setup(service)
+    accepted = await service.client.reflect("coder", "codes")
+    await service.client.delete_agent("coder")
+    r = await service.client.wait_for_reflection(accepted.reflection_id, timeout=60, poll_s=0.05)
+
+    assert (r.status, r.stop_reason) == ("failed", "error")
+    assert r.error == (
+        "The reflection stopped: the agent 'coder' was deleted while the reflection ran."
+    )
+    assert not [record for record in caplog.records if record.exc_info]

@@ -46,6 +46,7 @@ from aifactory.llm.reflector import ReflectionContext, Reflector, ReflectorError
 from aifactory.queue.summaries import spent_usd
 from aifactory.store import agents_repo, reflections_repo, results_repo, runs_repo, suites_repo
 from aifactory.store.database import Database
+from aifactory.store.errors import NotFound
 from aifactory.store.records import NewRun, RunRecord
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,10 @@ class ReflectionLoop:
                 await self._finish("error", str(exc))
             except _Abandoned:
                 pass
+            except NotFound as exc:
+                # The agent or the suite was deleted under the loop: an outcome, not a crash.
+                gone = f"the {exc.kind} {exc.id!r} was deleted while the reflection ran"
+                await self._finish("error", f"The reflection stopped: {gone}.")
             except asyncio.CancelledError:
                 await asyncio.shield(self._finish("error", SERVER_STOPPED))
                 raise
