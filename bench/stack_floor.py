@@ -6,13 +6,17 @@ at each of its routes in turn: ``GET /health`` (no database), ``GET /rows/{id}``
 and ``POST /rows`` (one insert, committed). For each it prints req/s and the CPU per request of
 the server, of this load generator and of the rest of the machine (the database server).
 
+It also runs ``--cases`` of the mix's cases through the evaluation engine in this process (the
+mix's scripted agent, its checks, no database) and prints the engine's CPU per case.
+
 Then it prices the mix of ``bench/api_mix.py`` at that floor, as if each of its 7 requests cost
 no more than the cheapest route of its kind (health and ping as ``/health``; status, results and
 metrics as one read; the single run and the 10-case batch as one insert) and the 11 agent cases
-a loop runs cost nothing at all, and prints the most requests a second this machine's cores
-could then serve, next to the target of 2,125. Not part of the test suite.
+a loop runs cost only the engine's grading, with no write of their results, and prints the most
+requests a second this machine's cores could then serve, next to the target of 2,125. Not part
+of the test suite.
 
-    .venv/bin/python bench/stack_floor.py [--seconds 8] [--users 50] [--postgres]
+    .venv/bin/python bench/stack_floor.py [--seconds 8] [--users 50] [--cases 20000] [--postgres]
 """
 
 from __future__ import annotations
@@ -35,8 +39,15 @@ from _server import (
     scratch_postgres,
     tree_cpu_seconds,
 )
+from api_mix import CASES, mix_agent
+
+from aifactory.bootstrap import engine
+from aifactory.domain.models import AgentSpec, TestCase, TestResult
+from aifactory.engine.runner import RunOptions, run_cases
+from aifactory.settings import load_settings
 
 TARGET_RPS = 2125
+CASES_PER_LOOP = 11
 ROW = {"name": "refund", "output": "Refunds are possible within 30 days of purchase." * 4}
 
 
@@ -111,23 +122,49 @@ async def run(server: Server, users: int, seconds: float) -> dict[str, Cost]:
     return {name: await measure(server, route, users, seconds) for name, route in routes.items()}
 
 
-def report(costs: dict[str, Cost]) -> None:
+class _Discard:
+    async def write(self, result: TestResult) -> None:
+        return None
+
+
+async def engine_ms_per_case(count: int) -> float:
+    """CPU milliseconds our engine spends on one of the mix's cases (scripted agent, no store)."""
+    spec = AgentSpec.model_validate(mix_agent(0, 64))
+    cases = [TestCase.model_validate(case) for case in CASES]
+    async with engine(load_settings({})) as built:
+        agent = built.agent(spec)
+        runner = built.case_runner(spec, agent)
+        options = RunOptions(concurrency=50)
+        await run_cases(cases * 100, runner, _Discard(), options=options)  # warm-up
+        started = time.process_time()
+        await run_cases(
+            (cases[n % len(cases)] for n in range(count)), runner, _Discard(), options=options
+        )
+        spent = time.process_time() - started
+        await agent.aclose()
+    return spent / count * 1e3
+
+
+def report(costs: dict[str, Cost], case_ms: float) -> None:
     print(f"{'route':<16} {'req/s':>8} {'server ms':>10} {'client ms':>10} {'database ms':>12}")
     for name, cost in costs.items():
         print(
             f"{name:<16} {cost.rps:>8,.0f} {cost.server_ms:>10.2f} {cost.client_ms:>10.2f}"
             f" {cost.rest_ms:>12.2f}"
         )
+    print(f"{'engine, a case':<16} {'':>8} {case_ms:>10.2f}")
     health, read, write = costs["GET /health"], costs["GET /rows/{id}"], costs["POST /rows"]
     loop_ms = 2 * health.service_ms + 3 * read.service_ms + 2 * write.service_ms
+    loop_ms += CASES_PER_LOOP * case_ms
     client_ms = sum(cost.client_ms for cost in costs.values()) / len(costs)
     per_request_ms = loop_ms / 7 + client_ms
     cores = os.cpu_count() or 1
     ceiling = cores * 1000 / per_request_ms
     print()
     print(
-        f"The mix at this floor: {loop_ms:.2f} ms of service CPU a loop of 7 requests (its 11"
-        f" agent cases free), {client_ms:.2f} ms of load generator a request:"
+        f"The mix at this floor: {loop_ms:.2f} ms of service CPU a loop of 7 requests (its"
+        f" {CASES_PER_LOOP} agent cases graded, never stored), {client_ms:.2f} ms of load"
+        " generator a request:"
     )
     print(
         f"at most {ceiling:,.0f} req/s on {cores} cores at 100% busy"
@@ -139,10 +176,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--cases", type=int, default=20000)
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
+    case_ms = asyncio.run(engine_ms_per_case(args.cases))
     with database(args.postgres) as url, bare_server(env={"BARE_DATABASE_URL": url}) as server:
-        report(asyncio.run(run(server, args.users, args.seconds)))
+        report(asyncio.run(run(server, args.users, args.seconds)), case_ms)
 
 
 if __name__ == "__main__":
