@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pydantic_core import PydanticSerializationError
+
 from aifactory.agents.base import Agent
 from aifactory.domain.checks import BuiltCheck, CheckContext, build_check, run_check
 from aifactory.domain.grading import grade, judge_usage
-from aifactory.domain.models import AgentReply, CheckResult, CheckSpec, TestCase, TestResult
+from aifactory.domain.models import AgentReply, CheckResult, TestCase, TestResult
 from aifactory.engine.cache import ResponseCache, cache_key
 from aifactory.errors import (
     AgentError,
@@ -34,7 +36,7 @@ class CaseRunnerOptions:
     allow_python: bool = True
 
 
-_MAX_BUILT = 4096
+_MAX_BUILT = 1024
 
 
 def _transient(exc: AgentError) -> bool:
@@ -55,23 +57,29 @@ class CaseRunner:
     """Identifies the agent version for the response cache."""
     options: CaseRunnerOptions = field(default_factory=CaseRunnerOptions)
     cache: ResponseCache | None = None
-    _built: dict[int, tuple[CheckSpec, BuiltCheck]] = field(default_factory=dict)
+    _built: dict[str, BuiltCheck] = field(default_factory=dict)
 
     def build_checks(self, case: TestCase) -> list[BuiltCheck]:
         """Validate a case's checks; raises :class:`CheckSpecError`.
 
-        Suites share check specs between cases (defaults, generated cases), so a built check
-        is remembered by the identity of its spec, which the entry keeps alive.
+        Cases mostly repeat the same few checks (a suite's defaults, a batch's cases read back
+        from the store as new objects), so a built check is remembered by the spec's content:
+        at most :data:`_MAX_BUILT` of them, however many cases this runner sees.
         """
         built: list[BuiltCheck] = []
         for spec in case.checks:
-            hit = self._built.get(id(spec))
-            if hit is None or hit[0] is not spec:
+            try:
+                key = spec.model_dump_json()
+            except PydanticSerializationError:  # a parameter only Python can hold: no reuse
+                built.append(build_check(spec, allow_python=self.options.allow_python))
+                continue
+            check = self._built.get(key)
+            if check is None:
                 if len(self._built) >= _MAX_BUILT:
                     self._built.clear()
-                hit = (spec, build_check(spec, allow_python=self.options.allow_python))
-                self._built[id(spec)] = hit
-            built.append(hit[1])
+                check = build_check(spec, allow_python=self.options.allow_python)
+                self._built[key] = check
+            built.append(check)
         return built
 
     async def reply(self, case: TestCase, repeat_index: int) -> tuple[AgentReply, bool]:
