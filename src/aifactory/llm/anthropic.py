@@ -8,7 +8,7 @@ Structured output uses a tool: the request's ``output_schema`` becomes the only 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anthropic
 from anthropic.types import Message as AnthropicMessage
@@ -19,9 +19,6 @@ from aifactory.llm.concurrency import AdaptiveLimiter
 from aifactory.llm.pricing import PriceTable, cost_of
 from aifactory.llm.provider import ProviderClient
 from aifactory.llm.retry import RetryPolicy, sdk_classifier
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

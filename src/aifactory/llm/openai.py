@@ -10,7 +10,7 @@ prose), so servers without schema support work too.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion
@@ -22,9 +22,6 @@ from aifactory.llm.jsontext import extract_json_object
 from aifactory.llm.pricing import PriceTable, cost_of
 from aifactory.llm.provider import ProviderClient
 from aifactory.llm.retry import RetryPolicy, sdk_classifier
-
-if TYPE_CHECKING:
-    pass
 
 _classify = sdk_classifier(
     "OpenAI",
