@@ -16,6 +16,7 @@ from aifactory import __version__
 from aifactory.agents.ssrf import AddressPolicy
 from aifactory.api.auth import Authenticator
 from aifactory.api.deps import Services
+from aifactory.api.docs import install_docs
 from aifactory.api.errors import install_error_handlers
 from aifactory.api.metrics import Metrics
 from aifactory.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -136,6 +137,9 @@ def create_app(
         description="Run test cases against AI agents, score them, and compare runs.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # /docs is served from the installed Swagger UI package (install_docs), never a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     for router in (
@@ -151,6 +155,7 @@ def create_app(
         app.include_router(router)
     # The dashboard at "/": server-rendered pages, kept out of the OpenAPI document.
     app.include_router(dashboard.router)
+    install_docs(app)
 
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:

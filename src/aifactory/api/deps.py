@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 
 from aifactory.api.auth import Authenticator, Principal
 from aifactory.api.metrics import Metrics
@@ -50,11 +51,35 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+class BearerHeader(HTTPBearer):
+    """The ``Authorization`` header as sent, declared in the OpenAPI document as HTTP bearer.
+
+    Declaring the scheme is what lets ``/docs`` offer "Authorize" and generated clients send the
+    key. The header itself is handed to :meth:`Authenticator.authenticate` unparsed (None when
+    absent), so a missing key, another scheme and a wrong key keep their own 401 messages
+    instead of FastAPI's "Not authenticated".
+    """
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("authorization")
+
+
+BEARER = BearerHeader(
+    scheme_name="bearerAuth",
+    bearerFormat="API key",
+    description=(
+        "An API key, sent as `Authorization: Bearer <key>`: a bootstrap key from "
+        "AIFACTORY_API_KEYS, or one made with `aifactory keys create` or `POST /api/v1/keys`."
+    ),
+    auto_error=False,
+)
+
+
 def _scoped(scope: str):  # type: ignore[no-untyped-def]
     async def dependency(
         request: Request,
         services: ServicesDep,
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        authorization: Annotated[str | None, Security(BEARER)],
     ) -> Principal:
         principal = await services.auth.authenticate(authorization)
         services.auth.require(principal, scope)
@@ -69,4 +94,12 @@ ReadKey = Annotated[Principal, Depends(_scoped("read"))]
 WriteKey = Annotated[Principal, Depends(_scoped("write"))]
 AdminKey = Annotated[Principal, Depends(_scoped("admin"))]
 
-__all__ = ["AdminKey", "Authenticator", "ReadKey", "Services", "ServicesDep", "WriteKey"]
+__all__ = [
+    "BEARER",
+    "AdminKey",
+    "Authenticator",
+    "ReadKey",
+    "Services",
+    "ServicesDep",
+    "WriteKey",
+]
