@@ -47,3 +47,21 @@ async def test_a_second_reflection_of_an_agent_is_a_documented_409(service: Serv
     responses = spec["paths"]["/api/v1/agents/{agent_id}/reflect"]["post"]["responses"]
     assert "409" in responses
     assert "reflection" in responses["409"]["description"]
+
+
+async def test_malformed_json_says_where_it_broke(service: Service) -> None:
+    """Line, column and the text around the mistake, not the character offset as a "field"."""
+    body = b'{\n  "agent_id": "bot",\n  "test_cases": [{"name": "a", "input": "b",}]\n}'
+    response = await service.http.post(
+        "/api/v1/test/batch", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    (detail,) = error["details"]
+    assert (detail["field"], detail["type"]) == ("body", "json_invalid")
+    assert (detail["line"], detail["column"]) == (3, 45)
+    assert '"input": "b",}]' in detail["excerpt"]
+    assert "at line 3, column 45" in error["message"]
+    assert '"input": "b",}]' in error["message"]
+    assert "field" not in error["message"] and "body:" not in error["message"]

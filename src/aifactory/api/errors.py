@@ -252,9 +252,51 @@ def document_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+_EXCERPT_CHARS = 20
+"""Characters of the body shown on each side of where malformed JSON went wrong."""
+
+
+def _json_location(body: Any, position: int) -> dict[str, Any]:
+    """Line, column and a short excerpt of ``body`` around character ``position``.
+
+    ``body`` is the text FastAPI failed to decode; the excerpt is the client's own text, shown
+    back to it on one line (line breaks as ``\\n``) so it can find the mistake.
+    """
+    if isinstance(body, bytes | bytearray):
+        body = bytes(body).decode("utf-8", "replace")
+    if not isinstance(body, str):
+        return {}
+    position = max(0, min(position, len(body)))
+    line = body.count("\n", 0, position) + 1
+    column = position - (body.rfind("\n", 0, position) + 1) + 1
+    start = max(0, position - _EXCERPT_CHARS)
+    excerpt = body[start : position + _EXCERPT_CHARS]
+    excerpt = excerpt.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    return {"line": line, "column": column, "excerpt": excerpt}
+
+
+def _json_problem(exc: RequestValidationError, error: dict[str, Any]) -> dict[str, Any]:
+    """The detail of a body that is not JSON: what, and where (not "field 45")."""
+    loc = error.get("loc", ())
+    position = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    where = _json_location(getattr(exc, "body", None), position)
+    problem = str((error.get("ctx") or {}).get("error") or "JSON decode error")
+    if where:
+        message = (
+            f"the body is not valid JSON: {problem} at line {where['line']}, column "
+            f"{where['column']} (near: {where['excerpt']})"
+        )
+    else:
+        message = f"the body is not valid JSON: {problem}"
+    return {"field": "body", "message": message, "type": "json_invalid", **where}
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            details.append(_json_problem(exc, error))
+            continue
         loc = [str(p) for p in error.get("loc", ())]
         details.append(
             {
@@ -303,7 +345,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         first = details[0] if details else {"field": "body", "message": "invalid"}
-        message = f"Invalid request: {first['field']}: {first['message']}."
+        if first.get("type") == "json_invalid":
+            message = f"Invalid request: {first['message']}. Fix the JSON and send it again."
+        else:
+            message = f"Invalid request: {first['field']}: {first['message']}."
         return error_response(422, "invalid_request", message, details)
 
     @app.exception_handler(StarletteHTTPException)
