@@ -12,8 +12,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
 COPY pyproject.toml README.md ./
+COPY requirements/lock.txt ./requirements/
 COPY src ./src
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres,deploy,distributed]"
+# The locked versions (requirements/lock.txt), so an image built on another day is the same.
+RUN pip install --no-cache-dir -c requirements/lock.txt --upgrade pip \
+    && pip wheel --no-cache-dir -c requirements/lock.txt --build-constraint requirements/lock.txt \
+        --wheel-dir /wheels ".[postgres,deploy,distributed]"
 
 FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -9,9 +9,12 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c "import aifactory" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.installed ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+# The runtime at the locked versions (requirements/lock.txt); `make test` adds the test extras.
+if ! .venv/bin/python -c "import aifactory" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.installed ] \
+  || [ requirements/lock.txt -nt .venv/.installed ]; then
+  .venv/bin/python -m pip install --quiet -c requirements/lock.txt --upgrade pip
+  .venv/bin/python -m pip install --quiet -c requirements/lock.txt \
+    --build-constraint requirements/lock.txt -e .
   touch .venv/.installed
 fi
 
