@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.fakes.gunicorn_process import ROOT, gunicorn_env, running_gunicorn
+from tests.fakes.prerequisites import require_extra
 
 KEY = "afk_e2e-locust-admin-key-0123456789abcdefghijkl"
 MIX = {
@@ -25,6 +26,7 @@ MIX = {
 
 @pytest.mark.slow
 def test_a_short_headless_locust_run_has_no_failures(tmp_path: Path) -> None:
+    require_extra("load", "locust")
     # A second of grace on stop: the batches the load left queued need not finish.
     env = gunicorn_env(
         tmp_path, AIFACTORY_API_KEYS=KEY, AIFACTORY_SEED_DEMO="1", AIFACTORY_SHUTDOWN_GRACE_S="1"

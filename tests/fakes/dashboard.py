@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
+from tests.fakes.prerequisites import unavailable
 
 from aifactory.api.app import create_app
 from aifactory.client import Client
@@ -225,7 +226,7 @@ def dashboard_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def chromium() -> Iterator[Browser]:
     """Debian's Chromium under Playwright, headless, for one test module."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"The browser tests drive {CHROMIUM}: apt-get install -y chromium.")
+        unavailable(f"the browser tests' {CHROMIUM} is missing", "apt-get install chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.fakes.prerequisites import require_extra
 from tests.fakes.server_process import ServerProcess, free_port, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +39,9 @@ def running_gunicorn(
     """Start gunicorn with the repository's conf in ``directory``; stop its process group after.
 
     ``SERVER_HOST`` is always 127.0.0.1 and ``SERVER_PORT`` a free port: tests never listen on
-    anything else.
+    anything else. Without the ``deploy`` extra the test is skipped, or fails in CI.
     """
+    require_extra("deploy", "gunicorn", "uvicorn_worker")
     port = free_port()
     stamp = f"{port}-{secrets.token_hex(3)}"
     stdout_path = directory / f"gunicorn-{stamp}.out"

