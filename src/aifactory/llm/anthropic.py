@@ -8,6 +8,7 @@ Structured output uses a tool: the request's ``output_schema`` becomes the only 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import anthropic
@@ -30,10 +31,26 @@ _classify = sdk_classifier(
     sdk_error=anthropic.AnthropicError,
 )
 
-try:  # the SDK's own list; private, so its absence only costs the log line
-    from anthropic._data.deprecated_models import DEPRECATED_MODELS as _DEPRECATED
-except ImportError:  # pragma: no cover
-    _DEPRECATED = {}
+# Models Anthropic has deprecated, and the day each is retired
+# (https://docs.anthropic.com/en/docs/resources/model-deprecations). Our own list: the SDK's is
+# private and changes from release to release. The first call with one in a process logs a
+# warning naming the model and the day (a retired model's calls fail with the API's own error).
+DEPRECATED_MODELS: Mapping[str, str] = {
+    "claude-2.0": "July 21st, 2025",
+    "claude-2.1": "July 21st, 2025",
+    "claude-3-sonnet-20240229": "July 21st, 2025",
+    "claude-3-5-sonnet-20240620": "October 22nd, 2025",
+    "claude-3-5-sonnet-20241022": "October 22nd, 2025",
+    "claude-3-opus-20240229": "January 5th, 2026",
+    "claude-3-opus-latest": "January 5th, 2026",
+    "claude-3-7-sonnet-20250219": "February 19th, 2026",
+    "claude-3-7-sonnet-latest": "February 19th, 2026",
+    "claude-3-5-haiku-20241022": "February 19th, 2026",
+    "claude-3-5-haiku-latest": "February 19th, 2026",
+    "claude-3-haiku-20240307": "April 20th, 2026",
+    "claude-opus-4-5": "January 22nd, 2027",
+    "claude-opus-4-5-20251101": "January 22nd, 2027",
+}
 
 _warned_models: set[str] = set()
 
@@ -77,17 +94,19 @@ class AnthropicClient(ProviderClient):
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run ``request``; raise :class:`~aifactory.errors.LLMError` once retries give up."""
         body = self._body(request)
-        if request.model in _DEPRECATED and request.model not in _warned_models:
+        retired_on = DEPRECATED_MODELS.get(request.model)
+        if retired_on is not None and request.model not in _warned_models:
             _warned_models.add(request.model)
             log.warning(
                 "Anthropic model %r is deprecated (end of life %s); choose a newer one.",
                 request.model,
-                _DEPRECATED[request.model],
+                retired_on,
             )
 
         async def attempt() -> AnthropicMessage:
             # ``post`` rather than ``messages.create``: the same request, response parsing and
-            # errors, without the SDK's DeprecationWarning (we log it once instead, above).
+            # errors, without the SDK's DeprecationWarning for the models its own private list
+            # names (we log ours once instead, above).
             return await self._sdk.post("/v1/messages", body=body, cast_to=AnthropicMessage)
 
         message = await self._retry.run(

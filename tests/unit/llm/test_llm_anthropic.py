@@ -271,17 +271,22 @@ async def test_a_base_url_without_a_key_still_works(fake_llm: FakeLLMServer) -> 
 async def test_deprecated_model_is_logged_once_not_warned(
     fake_llm: FakeLLMServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The SDK's DeprecationWarning would be an error under warnings-as-errors; we log instead.
+    # A model on our own list of deprecations (not the SDK's private one, which changes from
+    # release to release). Any warning would be an error here (warnings-as-errors): we log.
     monkeypatch.setattr("aifactory.llm.anthropic._warned_models", set())
     client = make_client("anthropic", fake_llm_settings(fake_llm))
-    request = LLMRequest(model="claude-sonnet-4-5", messages=[Message(role="user", content="hi")])
+    deprecated = LLMRequest(
+        model="claude-3-opus-20240229", messages=[Message(role="user", content="hi")]
+    )
+    current = LLMRequest(model=MODEL, messages=[Message(role="user", content="hi")])
     try:
         with caplog.at_level("WARNING", logger="aifactory.llm.anthropic"):
-            await client.complete(request)
-            await client.complete(request)
+            await client.complete(deprecated)
+            await client.complete(deprecated)
+            await client.complete(current)
     finally:
         await client.aclose()
-    notes = [r for r in caplog.records if "deprecated" in r.getMessage()]
+    notes = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
     assert len(notes) == 1
-    assert "claude-sonnet-4-5" in notes[0].getMessage()
-    assert len(fake_llm.requests) == 2
+    assert "claude-3-opus-20240229" in notes[0] and "January 5th, 2026" in notes[0]
+    assert len(fake_llm.requests) == 3
