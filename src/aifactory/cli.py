@@ -12,6 +12,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -26,8 +27,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
+# Case names, reasons and outputs are text from suites, agents and judges: every one is
+# escaped before Rich reads markup in it, and ``:name:`` codes are never turned into emoji.
+console = Console(stderr=True, emoji=False)
+out = Console(emoji=False)
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
@@ -35,7 +38,7 @@ EXIT_BAD_INPUT = 2
 
 
 def _bad_input(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -49,7 +52,17 @@ def load_agent_file(path: Path) -> AgentSpec:
         raise ConfigError(f"The agent file {path} is not UTF-8 text.") from exc
     try:
         data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"The agent file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}."
+        ) from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise ConfigError(f"The agent file {path} is not valid YAML: {problem}{where}.") from exc
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"The agent file {path} is not valid YAML or JSON: {exc}") from exc
     if isinstance(data, dict) and "agent" in data and "kind" not in data:
         data = data["agent"]
@@ -135,7 +148,7 @@ def print_failures(failures: list[tuple[str, str, str]], *, more: int) -> None:
     table.add_column("reason", overflow="fold")
     for name, status, reason in failures:
         style = "red" if status == "failed" else "magenta"
-        table.add_row(name, f"[{style}]{status}[/]", reason[:300])
+        table.add_row(escape(name), f"[{style}]{escape(status)}[/]", escape(reason[:300]))
     out.print(table)
     if more > len(failures):
         out.print(f"…and {more - len(failures)} more; write a report with --markdown or --json.")
@@ -156,7 +169,7 @@ def verdict(summary: RunSummary, fail_under: float | None) -> int:
 
 def print_summary(summary: RunSummary, *, title: str) -> None:
     """The summary table with its intervals."""
-    table = Table(title=f"aifactory run: {title}", show_header=True, header_style="bold")
+    table = Table(title=f"aifactory run: {escape(title)}", show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% interval", justify="right")
@@ -201,7 +214,7 @@ def print_summary(summary: RunSummary, *, title: str) -> None:
     if summary.flaky_cases:
         table.add_row("flaky cases", str(len(summary.flaky_cases)), "")
     if summary.stopped_reason:
-        table.add_row("stopped early", summary.stopped_reason, "")
+        table.add_row("stopped early", escape(summary.stopped_reason), "")
     out.print(table)
 
 
@@ -227,7 +240,7 @@ def list_checks(
     table.add_column("description")
     for name, check_type in known.items():
         params = ", ".join(f"{p}: {d}" for p, d in check_type.parameters.items())
-        table.add_row(name, params, check_type.description)
+        table.add_row(escape(name), escape(params), escape(check_type.description))
     out.print(table)
 
 

@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aifactory.api.schemas_insights import Comparison
-from aifactory.cli_remote import KeyOpt, ServerOpt
-from aifactory.client import APIStatusError, Client
+from aifactory.cli_remote import KeyOpt, ServerOpt, remote, resolve_run_id
+from aifactory.client import DEFAULT_BASE_URL
 from aifactory.reports.comparison import write_comparison_html, write_comparison_markdown
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, emoji=False)
+out = Console(emoji=False)
 
 EXIT_REGRESSED = 1
 
 
-def _client(server: str, api_key: str | None) -> Client:
-    return Client(server, api_key=api_key or os.environ.get("AIFACTORY_API_KEY"))
-
-
-def _fail(exc: APIStatusError) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc.status} {exc.code}: {exc.message}", highlight=False)
-    return typer.Exit(2 if exc.status in (400, 404, 409, 413, 422) else 1)
-
-
 def report(
-    run_id: Annotated[str, typer.Argument(help="The run to report on.")],
+    run_id: Annotated[str, typer.Argument(help="The run (its id, or the first 8 characters).")],
     fmt: Annotated[
         Literal["html", "markdown", "json", "junit", "csv"],
         typer.Option("--format", "-f", help="html, markdown, json, junit or csv."),
@@ -40,21 +31,18 @@ def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
-    server: ServerOpt = "http://127.0.0.1:8000",
+    server: ServerOpt = DEFAULT_BASE_URL,
     api_key: KeyOpt = None,
 ) -> None:
     """Download a run's report from the server."""
-    with _client(server, api_key) as client:
-        try:
-            body = client.get_report(run_id, fmt)
-        except APIStatusError as exc:
-            raise _fail(exc) from None
+    with remote(server, api_key) as client:
+        body = client.get_report(resolve_run_id(client, run_id), fmt)
     if output is None:
         sys.stdout.buffer.write(body)
         sys.stdout.buffer.flush()
         return
     output.write_bytes(body)
-    console.print(f"wrote {output} ({len(body):,} bytes)")
+    console.print(f"wrote {escape(str(output))} ({len(body):,} bytes)", highlight=False)
 
 
 def print_comparison(comparison: Comparison) -> None:
@@ -62,7 +50,8 @@ def print_comparison(comparison: Comparison) -> None:
     c = comparison
     style = {"improved": "green", "regressed": "red"}.get(c.verdict, "white")
     table = Table(
-        title=f"{c.base.run_id} → {c.head.run_id}: [{style}]{c.verdict}[/]", header_style="bold"
+        title=f"{escape(c.base.run_id)} → {escape(c.head.run_id)}: [{style}]{escape(c.verdict)}[/]",
+        header_style="bold",
     )
     table.add_column("")
     table.add_column("base", justify="right")
@@ -96,9 +85,9 @@ def print_comparison(comparison: Comparison) -> None:
         flips.add_column("score", justify="right")
         for flip in c.regressions[:20]:
             flips.add_row(
-                flip.name,
+                escape(flip.name),
                 str(flip.repeat_index),
-                flip.head_status,
+                escape(flip.head_status),
                 f"{flip.base_score:.2f} → {flip.head_score:.2f}",
             )
         out.print(flips)
@@ -107,8 +96,12 @@ def print_comparison(comparison: Comparison) -> None:
 
 
 def compare(
-    base: Annotated[str, typer.Argument(help="The base run's id (before).")],
-    head: Annotated[str, typer.Argument(help="The head run's id (after).")],
+    base: Annotated[
+        str, typer.Argument(help="The base run (before): its id, or the first 8 characters.")
+    ],
+    head: Annotated[
+        str, typer.Argument(help="The head run (after): its id, or the first 8 characters.")
+    ],
     fail_on_regression: Annotated[
         bool,
         typer.Option("--fail-on-regression", help="Exit 1 when head is significantly worse."),
@@ -118,15 +111,12 @@ def compare(
     ] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Write it as an HTML file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
-    server: ServerOpt = "http://127.0.0.1:8000",
+    server: ServerOpt = DEFAULT_BASE_URL,
     api_key: KeyOpt = None,
 ) -> None:
     """Compare two runs: flips, McNemar's exact test, score interval, verdict."""
-    with _client(server, api_key) as client:
-        try:
-            comparison = client.compare_runs(base, head)
-        except APIStatusError as exc:
-            raise _fail(exc) from None
+    with remote(server, api_key) as client:
+        comparison = client.compare_runs(resolve_run_id(client, base), resolve_run_id(client, head))
     if markdown is not None:
         with markdown.open("w", encoding="utf-8") as handle:
             write_comparison_markdown(handle, comparison)

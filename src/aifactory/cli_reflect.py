@@ -8,14 +8,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from aifactory.cli_remote import KeyOpt, ServerOpt, _client, _fail
-from aifactory.client import APIStatusError, Client
+from aifactory.cli_remote import KeyOpt, ServerOpt, error_line, remote
+from aifactory.client import DEFAULT_BASE_URL, Client
 from aifactory.domain.reflection import Candidate, ReflectionPublic
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, emoji=False)
+out = Console(emoji=False)
 
 FINISHED = ("completed", "failed", "cancelled")
 
@@ -63,7 +64,7 @@ class _Narrator:
     def _candidate(self, index: int, n: int, c: Candidate) -> None:
         name = f"v{c.version}" if c.version is not None else f"suggestion {n}"
         if c.suggestion is not None:
-            self.say(f"{index}.{n}", f"  {name}: {c.suggestion}")
+            self.say(f"{index}.{n}", f"  {name}: {escape(c.suggestion)}")
             return
         if c.train_pass_rate is not None:
             self.say(f"{index}.{n}.train", f"  {name}: train {_pct(c.train_pass_rate)}")
@@ -77,7 +78,10 @@ class _Narrator:
 
 
 def _summary(r: ReflectionPublic) -> None:
-    table = Table(title=f"aifactory reflect: {r.agent_id} on {r.suite_id}", header_style="bold")
+    table = Table(
+        title=f"aifactory reflect: {escape(r.agent_id)} on {escape(r.suite_id)}",
+        header_style="bold",
+    )
     table.add_column("step")
     table.add_column("verdict")
     table.add_column("train", justify="right")
@@ -92,7 +96,7 @@ def _summary(r: ReflectionPublic) -> None:
         for c in it.candidates:
             table.add_row(
                 f"#{it.index} v{c.version}" if c.version is not None else f"#{it.index}",
-                c.verdict,
+                escape(c.verdict),
                 _pct(c.train_pass_rate),
                 _pct(c.holdout_pass_rate),
                 "" if c.p_value is None else f"{c.p_value:.2g}",
@@ -100,11 +104,11 @@ def _summary(r: ReflectionPublic) -> None:
     out.print(table)
     accepted = f"v{r.accepted_version} accepted" if r.accepted_version else "no version accepted"
     out.print(
-        f"{r.status}: stopped by {r.stop_reason}; {accepted}; cost ${r.cost_usd:.4f}",
+        escape(f"{r.status}: stopped by {r.stop_reason}; {accepted}; cost ${r.cost_usd:.4f}"),
         highlight=False,
     )
     if r.error:
-        console.print(f"[bold red]error:[/] {r.error}", highlight=False)
+        error_line(r.error)
 
 
 def _follow(client: Client, reflection_id: str, poll_s: float) -> ReflectionPublic:
@@ -123,7 +127,7 @@ def reflect(
     suite: Annotated[
         str, typer.Argument(help="A stored suite id, or a suite file to import first.")
     ],
-    server: ServerOpt = "http://127.0.0.1:8000",
+    server: ServerOpt = DEFAULT_BASE_URL,
     api_key: KeyOpt = None,
     max_iterations: Annotated[int | None, typer.Option(min=1, max=20)] = None,
     candidates: Annotated[
@@ -154,38 +158,38 @@ def reflect(
 
     Ctrl-C cancels the reflection on the server (what it measured is kept).
     """
-    with _client(server, api_key) as client:
+    with remote(server, api_key) as client:
+        suite_id = suite
+        if Path(suite).is_file():
+            suite_id = client.import_suite(suite).id
+            console.print(f"imported {escape(suite)} as suite {escape(suite_id)}", highlight=False)
+        accepted = client.reflect(
+            agent_id,
+            suite_id,
+            max_iterations=max_iterations,
+            candidates=candidates,
+            holdout=holdout,
+            budget_usd=budget_usd,
+            target_pass_rate=target_pass_rate,
+            auto_promote=auto_promote,
+            reflector_model=reflector_model,
+        )
+        out.print(
+            f"reflection {escape(accepted.reflection_id)} {escape(accepted.status)}",
+            highlight=False,
+        )
+        if not wait:
+            return
         try:
-            suite_id = suite
-            if Path(suite).is_file():
-                suite_id = client.import_suite(suite).id
-                console.print(f"imported {suite} as suite {suite_id}")
-            accepted = client.reflect(
-                agent_id,
-                suite_id,
-                max_iterations=max_iterations,
-                candidates=candidates,
-                holdout=holdout,
-                budget_usd=budget_usd,
-                target_pass_rate=target_pass_rate,
-                auto_promote=auto_promote,
-                reflector_model=reflector_model,
-            )
-            out.print(f"reflection {accepted.reflection_id} {accepted.status}", highlight=False)
-            if not wait:
-                return
-            try:
-                result = _follow(client, accepted.reflection_id, poll_s)
-            except KeyboardInterrupt:
-                console.print("cancelling the reflection…")
-                result = client.cancel_reflection(accepted.reflection_id)
-                _summary(result)
-                raise typer.Exit(130) from None
-            if report is not None:
-                fmt = "html" if report.suffix.lower() in (".html", ".htm") else "markdown"
-                report.write_bytes(client.get_reflection_report(accepted.reflection_id, fmt))
-                console.print(f"wrote {report}")
-        except APIStatusError as exc:
-            raise _fail(exc) from None
+            result = _follow(client, accepted.reflection_id, poll_s)
+        except KeyboardInterrupt:
+            console.print("cancelling the reflection…")
+            result = client.cancel_reflection(accepted.reflection_id)
+            _summary(result)
+            raise typer.Exit(130) from None
+        if report is not None:
+            fmt = "html" if report.suffix.lower() in (".html", ".htm") else "markdown"
+            report.write_bytes(client.get_reflection_report(accepted.reflection_id, fmt))
+            console.print(f"wrote {escape(str(report))}", highlight=False)
     _summary(result)
     raise typer.Exit(0 if result.status == "completed" else 1)

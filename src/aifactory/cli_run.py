@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from aifactory.bootstrap import engine, rate_limiter
@@ -75,7 +76,7 @@ async def execute(request: RunRequest, *, console: Console) -> RunOutcome:
     else:
         suite = load_suite(request.suite)
         for warning in suite.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         suite_name = suite.name or suite_name
         total_cases = len(suite.test_cases)
         cases = suite.test_cases

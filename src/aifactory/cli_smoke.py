@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aifactory.demo import DEMO_AGENT, DEMO_SUITE
@@ -30,7 +31,7 @@ BATCH_SIZE = 10
 EXIT_PASSED = 0
 EXIT_FAILED = 1
 
-out = Console()
+out = Console(emoji=False)
 
 Json = dict[str, Any]
 Validator = Callable[[httpx.Response], str | None]
@@ -313,7 +314,7 @@ def render(rows: list[Row], url: str) -> Table:
     """The verdict as a table."""
     failed = sum(not row.passed for row in rows)
     verdict = "[bold green]all passed[/]" if not failed else f"[bold red]{failed} failed[/]"
-    table = Table(title=f"Smoke test of {url}: {verdict}", header_style="bold")
+    table = Table(title=f"Smoke test of {escape(url)}: {verdict}", header_style="bold")
     table.add_column("check")
     table.add_column("result")
     table.add_column("HTTP", justify="right")
@@ -322,12 +323,12 @@ def render(rows: list[Row], url: str) -> Table:
     table.add_column("detail", overflow="fold")
     for row in rows:
         table.add_row(
-            row.check,
+            escape(row.check),
             "[green]PASS[/]" if row.passed else "[red]FAIL[/]",
             "" if row.status is None else str(row.status),
             "" if row.ms is None else f"{row.ms:.0f}",
             "" if row.target_ms is None else f"{row.target_ms:.0f}",
-            row.detail,
+            escape(row.detail),
         )
     return table
 

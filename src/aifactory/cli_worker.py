@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from aifactory.errors import ConfigError
 from aifactory.settings import Settings, load_settings
@@ -28,7 +29,7 @@ def _check(settings: Settings) -> None:
     try:
         broker_kind(settings)
     except ConfigError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from exc
 
 

@@ -4,17 +4,21 @@
 
     from aifactory import Client
 
-    with Client("http://127.0.0.1:8000", api_key="afk_...") as client:
+    with Client() as client:  # AIFACTORY_URL and AIFACTORY_API_KEY, as the command line
         run = client.submit_batch("support-bot", test_cases=[{"name": "hi", "input": "hello"}])
         status = client.wait_for_run(run.run_id)
 
-Both accept ``transport=`` (e.g. ``httpx.ASGITransport(app)`` to talk to an app in-process).
+Without ``base_url`` both read ``AIFACTORY_URL`` (then ``AIFACTORY_SERVER``, the command
+line's older name), else ``http://127.0.0.1:8000``; without ``api_key`` they read
+``AIFACTORY_API_KEY``. Both accept ``transport=`` (e.g. ``httpx.ASGITransport(app)`` to talk to
+an app in-process).
 Every request is described once, in :class:`_Requests`; the twins only send it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +48,9 @@ from aifactory.errors import AIFactoryError
 
 T = TypeVar("T")
 FINISHED = ("completed", "failed", "cancelled")
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+URL_ENV = ("AIFACTORY_URL", "AIFACTORY_SERVER")
+KEY_ENV = "AIFACTORY_API_KEY"
 
 
 class APIStatusError(AIFactoryError):
@@ -241,13 +248,15 @@ class _Requests:
 
     @staticmethod
     def list_runs(
-        agent_id: str | None, status: str | None, limit: int, offset: int
+        agent_id: str | None, status: str | None, id_prefix: str | None, limit: int, offset: int
     ) -> _Req[Page[RunPublic]]:
         return _Req(
             "GET",
             "/api/v1/runs",
             _page(RunPublic),
-            params=_params(agent_id=agent_id, status=status, limit=limit, offset=offset),
+            params=_params(
+                agent_id=agent_id, status=status, id_prefix=id_prefix, limit=limit, offset=offset
+            ),
         )
 
     @staticmethod
@@ -364,6 +373,19 @@ def _decode(req: _Req[T], response: httpx.Response) -> T:
     return req.parse(response.json())
 
 
+def _base_url(base_url: str | None) -> str:
+    if base_url:
+        return base_url
+    for name in URL_ENV:
+        if value := os.environ.get(name, "").strip():
+            return value
+    return DEFAULT_BASE_URL
+
+
+def _api_key(api_key: str | None) -> str | None:
+    return api_key if api_key is not None else (os.environ.get(KEY_ENV) or None)
+
+
 def _headers(api_key: str | None) -> dict[str, str]:
     headers = {"User-Agent": "aifactory-sdk"}
     if api_key:
@@ -379,18 +401,28 @@ def _file(path_or_name: str | Path, content: bytes | None) -> tuple[str, bytes]:
 
 
 class Client:
-    """Synchronous client for the v1 API."""
+    """Synchronous client for the v1 API.
+
+    Args:
+        base_url: The service (default: ``AIFACTORY_URL``, else ``http://127.0.0.1:8000``).
+        api_key: Sent as ``Authorization: Bearer`` (default: ``AIFACTORY_API_KEY``).
+        timeout: Seconds per request.
+        transport: An httpx transport (``httpx.ASGITransport(app)`` for an app in-process).
+    """
 
     def __init__(
         self,
-        base_url: str = "http://127.0.0.1:8000",
+        base_url: str | None = None,
         *,
         api_key: str | None = None,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._http = httpx.Client(
-            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+            base_url=_base_url(base_url),
+            headers=_headers(_api_key(api_key)),
+            timeout=timeout,
+            transport=transport,
         )
 
     def __enter__(self) -> Client:
@@ -516,10 +548,12 @@ class Client:
         *,
         agent_id: str | None = None,
         status: str | None = None,
+        id_prefix: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> Page[RunPublic]:
-        return self._send(_Requests.list_runs(agent_id, status, limit, offset))
+        """Runs, newest first; ``id_prefix`` keeps those whose id starts with it."""
+        return self._send(_Requests.list_runs(agent_id, status, id_prefix, limit, offset))
 
     def get_run(self, run_id: str) -> RunPublic:
         return self._send(_Requests.get_run(run_id))
@@ -618,18 +652,25 @@ class Client:
 
 
 class AsyncClient:
-    """Asynchronous client for the v1 API; the same methods as :class:`Client`, awaited."""
+    """Asynchronous client for the v1 API; the same methods as :class:`Client`, awaited.
+
+    ``base_url`` and ``api_key`` default to ``AIFACTORY_URL`` and ``AIFACTORY_API_KEY`` as
+    :class:`Client`'s do.
+    """
 
     def __init__(
         self,
-        base_url: str = "http://127.0.0.1:8000",
+        base_url: str | None = None,
         *,
         api_key: str | None = None,
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+            base_url=_base_url(base_url),
+            headers=_headers(_api_key(api_key)),
+            timeout=timeout,
+            transport=transport,
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -757,10 +798,12 @@ class AsyncClient:
         *,
         agent_id: str | None = None,
         status: str | None = None,
+        id_prefix: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> Page[RunPublic]:
-        return await self._send(_Requests.list_runs(agent_id, status, limit, offset))
+        """Runs, newest first; ``id_prefix`` keeps those whose id starts with it."""
+        return await self._send(_Requests.list_runs(agent_id, status, id_prefix, limit, offset))
 
     async def get_run(self, run_id: str) -> RunPublic:
         return await self._send(_Requests.get_run(run_id))

@@ -152,6 +152,51 @@ def test_a_missing_agent_file_exits_two(tmp_path: Path) -> None:
     assert "nope.yaml" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("agent.yaml", "kind: scripted\nconfig: {default: [x\n", "at line 3, column 1"),
+        ("agent.json", '{"kind": "scripted",\n "config": }\n', "at line 2, column 12"),
+    ],
+)
+def test_a_malformed_agent_file_is_named_with_its_line_and_column(
+    tmp_path: Path, name: str, text: str, where: str
+) -> None:
+    suite = write(tmp_path / "suite.yaml", "test_cases: [{name: a, input: b}]\n")
+    agent = write(tmp_path / name, text)
+    proc = aifactory("run", str(suite), "--agent", str(agent), cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"The agent file {agent} is not valid" in line
+    assert line.endswith(f"{where}.")
+
+
+def test_names_and_reasons_with_square_brackets_print_verbatim(tmp_path: Path) -> None:
+    # Rich reads [tags] as markup: unescaped, "[/quote]" crashed the run with a MarkupError
+    # and "[source]" (or an ":emoji:" code) vanished from the table.
+    agent = write(tmp_path / "agent.yaml", "kind: scripted\nconfig: {default: 'hi :wave:'}\n")
+    suite = write(
+        tmp_path / "suite.yaml",
+        """
+name: "[bold]release[/bold] checks"
+test_cases:
+  - name: "[/quote]"
+    input: hello
+    checks: [{type: contains, value: "[source] :smile:"}]
+  - name: "fine [red]"
+    input: hello
+    checks: [{type: contains, value: hi}]
+""",
+    )
+    proc = aifactory("run", str(suite), "--agent", str(agent), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "MarkupError" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "│ [/quote] │ failed │ contains: output does not contain '[source] :smile:'" in (
+        proc.stdout
+    )
+    assert "aifactory run: [bold]release[/bold] checks" in proc.stdout
+
+
 def test_repeat_and_cache(tmp_path: Path) -> None:
     agent = write(tmp_path / "agent.yaml", AGENT)
     suite = write(

@@ -198,11 +198,22 @@ class RunService:
             return run_public(await runs_repo.get_run(session, run_id))
 
     async def list(
-        self, *, agent_id: str | None, status: str | None, limit: int, offset: int
+        self,
+        *,
+        agent_id: str | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+        id_prefix: str | None = None,
     ) -> Page[RunPublic]:
         async with self.db.session() as session:
             page = await runs_repo.list_runs(
-                session, agent_id=agent_id, status=status, limit=limit, offset=offset
+                session,
+                agent_id=agent_id,
+                status=status,
+                id_prefix=id_prefix,
+                limit=limit,
+                offset=offset,
             )
         return Page[RunPublic](
             items=[run_public(r) for r in page.items],

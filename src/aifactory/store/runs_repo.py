@@ -239,15 +239,18 @@ async def list_runs(
     *,
     agent_id: str | None = None,
     status: str | None = None,
+    id_prefix: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Page[RunRecord]:
-    """Runs, newest first, optionally of one agent and/or in one status."""
+    """Runs, newest first, optionally of one agent, in one status, or whose id starts so."""
     conditions = []
     if agent_id is not None:
         conditions.append(Run.agent_id == agent_id)
     if status is not None:
         conditions.append(Run.status == status)
+    if id_prefix:
+        conditions.append(Run.id.startswith(id_prefix, autoescape=True))
     where = and_(true(), *conditions)
     total = (await session.execute(select(func.count()).select_from(Run).where(where))).scalar_one()
     rows = await session.execute(

@@ -19,11 +19,22 @@ async def list_runs(
     _: ReadKey,
     agent_id: str | None = None,
     status: RunStatusName | None = None,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=36,
+            pattern="^[0-9a-f-]+$",
+            description="Only runs whose id starts with this (the dashboard shows 8 characters).",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[RunPublic]:
-    """Runs, newest first, optionally of one agent and/or status."""
-    return await services.runs.list(agent_id=agent_id, status=status, limit=limit, offset=offset)
+    """Runs, newest first, optionally of one agent and/or status, or by the start of their id."""
+    return await services.runs.list(
+        agent_id=agent_id, status=status, id_prefix=id_prefix, limit=limit, offset=offset
+    )
 
 
 @router.get("/{run_id}", response_model=RunPublic, operation_id="getRun")
