@@ -10,6 +10,7 @@ from aifactory.domain.compare import Comparison, Flip, RunBrief
 from aifactory.domain.models import Interval
 from aifactory.reports import charts
 from aifactory.reports.html import ci_text, environment, pct, style
+from aifactory.reports.md_escape import md_text
 
 MAX_FLIPS_SHOWN = 50
 VERDICT_ICON = {"improved": "🟢", "regressed": "🔴", "no significant change": "⚪"}
@@ -21,11 +22,8 @@ VERDICT_CLASS = {
 
 
 def _cell(text: str, limit: int = 160) -> str:
-    """Text safe inside a Markdown table cell (one line, pipes and angle brackets escaped)."""
-    text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Text safe inside a Markdown table cell (see :func:`md_text`)."""
+    return md_text(text, limit)
 
 
 def _label(run: RunBrief) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import IO
 
 from aifactory.domain.models import Interval, RunSummary, TestResult
+from aifactory.reports.md_escape import md_text
 
 MAX_FAILURES_SHOWN = 50
 
@@ -23,10 +24,7 @@ def _ci(interval: Interval | None, *, percent: bool = True) -> str:
 
 
 def _cell(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return md_text(text, limit)
 
 
 def write_markdown(
@@ -62,7 +60,7 @@ def write_markdown(
     if summary.cost_usd is not None:
         out.write(f"| cost | ${summary.cost_usd:.4f} |\n")
     if summary.stopped_reason:
-        out.write(f"| stopped | {summary.stopped_reason} |\n")
+        out.write(f"| stopped | {_cell(summary.stopped_reason)} |\n")
     if summary.by_tag:
         out.write("\n| tag | pass rate | cases |\n|---|---|---|\n")
         for tag, row in summary.by_tag.items():

@@ -3,7 +3,6 @@ each candidate's verdict and why, and its prompt diff."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO
@@ -14,6 +13,7 @@ from aifactory.domain.models import Interval
 from aifactory.domain.reflection import Candidate, ReflectionPublic
 from aifactory.reports import charts
 from aifactory.reports.html import ci_text, environment, pct, style
+from aifactory.reports.md_escape import code_fence, md_text
 
 VERDICT_CLASS = {"accepted": "improved", "rejected": "regressed", "not_evaluated": "neutral"}
 
@@ -70,16 +70,7 @@ def steps(reflection: ReflectionPublic) -> list[Step]:
 
 
 def _cell(text: str | None, limit: int = 200) -> str:
-    text = " ".join((text or "").split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _fence(text: str) -> str:
-    """A backtick fence longer than any run of backticks inside ``text``."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
+    return md_text(text, limit)
 
 
 def _p(value: float | None) -> str:
@@ -113,7 +104,7 @@ def write_reflection_markdown(out: IO[str], r: ReflectionPublic) -> None:
     for s in steps(r):
         c = s.candidate
         out.write(
-            f"| {s.label} | {c.verdict if c else '—'} | {_rate(s.train_rate, s.train_ci)} | "
+            f"| {_cell(s.label)} | {c.verdict if c else '—'} | {_rate(s.train_rate, s.train_ci)} | "
             f"{_rate(s.holdout_rate, s.holdout_ci)} | {_p(c.p_value if c else None)} | "
             f"{_cell(c.reason if c else '', 300)} |\n"
         )
@@ -126,7 +117,7 @@ def write_reflection_markdown(out: IO[str], r: ReflectionPublic) -> None:
                 out.write(f"*Rationale:* {_cell(c.rationale, 1000)}\n\n")
             change = c.prompt_diff if c.prompt_diff is not None else c.suggestion
             if change:
-                fence = _fence(change)
+                fence = code_fence(change)
                 lang = "diff" if c.prompt_diff is not None else "text"
                 out.write(f"{fence}{lang}\n{change.rstrip()}\n{fence}\n")
 

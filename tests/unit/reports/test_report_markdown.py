@@ -17,7 +17,7 @@ def test_summary_and_failures_as_tables_with_escaped_cells() -> None:
     assert text.startswith("## refund suite — ❌ failed")
     assert "| passed | 2 (40.0% (95% CI" in text
     assert "### Failures" in text
-    assert "evil &lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "evil &lt;script&gt;alert\\(1\\)&lt;\\/script&gt;" in text
     assert "<script>" not in text
     assert "| case | status | score | reason |" in text
     assert "| case 2 | error | 0.25 | agent timed out |" in text

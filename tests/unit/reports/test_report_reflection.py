@@ -66,7 +66,8 @@ def test_markdown_shows_each_step_with_its_interval_and_fences_the_diff_safely()
     text = out.getvalue()
     assert "**completed, stopped: target_reached; v2 accepted; cost $0.0123**" in text
     assert "| baseline v1 | — | 50.0% (95% CI 29.9–70.1%) | 25.0% (95% CI" in text
-    assert "| #1 v2 | accepted | 90.0% (95% CI" in text and "| 0.0001 |" in text
+    # "#1" with a zero-width space: GitHub would link issue #1.
+    assert "| \\#\u200b1 v2 | accepted | 90.0% (95% CI" in text and "| 0.0001 |" in text
     # The diff holds a triple backtick, so its fence is longer.
     assert "````diff\n--- v1\n+++ v2\n" in text and "+Use ```code``` blocks.\n````" in text
     assert XSS not in text and "&lt;script&gt;" in text
