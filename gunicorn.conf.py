@@ -23,7 +23,9 @@ import sys
 import tempfile
 from typing import Any
 
-from aifactory.cli_server import is_loopback, prepare
+from aifactory.api.startup import check_server, session_secret
+from aifactory.cli_server import prepare
+from aifactory.errors import ConfigError
 from aifactory.settings import load_settings
 
 # Nothing here may import prometheus_client: it picks its storage (per process or shared files)
@@ -64,15 +66,28 @@ loglevel = _settings.log_level.lower()
 proc_name = "aifactory"
 
 
+def _bound_hosts(server: Any) -> list[str]:
+    """The hosts gunicorn will listen on (``-b`` and ``GUNICORN_CMD_ARGS`` may change ``bind``)."""
+    addresses = getattr(getattr(server, "cfg", None), "bind", None) or bind
+    hosts = []
+    for address in addresses:
+        if address.startswith(("unix:", "fd://")):
+            hosts.append(address)  # served through something else: never taken for loopback
+        else:
+            hosts.append(address.rsplit(":", 1)[0] if ":" in address else address)
+    return hosts
+
+
 def on_starting(server: Any) -> None:
     """Once, in the master: refuse an unauthenticated public bind, migrate, set up metrics."""
-    host = _settings.server_host
-    if _settings.auth == "disabled" and not is_loopback(host):
-        print(
-            f"error: AIFACTORY_AUTH=disabled is only allowed on a loopback address; refusing to "
-            f"listen on {host}. Use API keys, or bind 127.0.0.1.",
-            file=sys.stderr,
-        )
+    try:
+        # Keys, session secret, and no open server beyond loopback (aifactory.api.startup);
+        # on loopback the development session secret is made here, once, for every worker.
+        for host in _bound_hosts(server):
+            check_server(_settings, host)
+        session_secret(_settings)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
     seed_demo = os.environ.get("AIFACTORY_SEED_DEMO", "").lower() in ("1", "true", "yes")
     plaintext = asyncio.run(prepare(_settings, seed_demo=seed_demo))

@@ -24,7 +24,7 @@ from aifactory.reports.json_report import write_json
 from aifactory.reports.junit import write_junit
 from aifactory.reports.markdown import write_markdown
 from aifactory.reports.spool import SpoolSink
-from aifactory.settings import load_settings
+from aifactory.settings import Settings, load_settings
 
 STREAMED_FORMATS = (".jsonl", ".csv")
 FAILURES_SHOWN = 20
@@ -58,11 +58,23 @@ class RunRequest:
     quiet: bool = False
 
 
+def local_settings(settings: Settings) -> Settings:
+    """The settings of a local run: without ``AIFACTORY_AGENT_ENV``, configs read any variable.
+
+    The agent file and the environment are the operator's own here, so ``${env:NAME}`` may read
+    every variable of this process, except aifactory's and the providers' own settings, which no
+    config ever reads. A set ``AIFACTORY_AGENT_ENV`` applies as it does on the server.
+    """
+    if settings.agent_env is None:
+        return settings.model_copy(update={"agent_env": "*"})
+    return settings
+
+
 async def execute(request: RunRequest, *, console: Console) -> RunOutcome:
     """Run the suite and write the asked-for reports; returns the summary."""
     from aifactory.cli import load_agent_file, progress_bar
 
-    settings = load_settings()
+    settings = local_settings(load_settings())
     spec = load_agent_file(request.agent)
     cases: Iterable[TestCase]
     suite_name = request.suite.stem

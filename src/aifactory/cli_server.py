@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from aifactory.api.startup import check_server, session_secret
 from aifactory.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -29,30 +29,22 @@ db_app = typer.Typer(help="Database schema: upgrade, downgrade, current.", no_ar
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine."""
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        try:
-            return all(
-                ipaddress.ip_address(info[4][0]).is_loopback
-                for info in socket.getaddrinfo(host, None)
-            )
-        except OSError:
-            return False
-
-
 def check_bind(settings: Settings, host: str) -> None:
-    """No server listens beyond loopback without authentication."""
-    if settings.auth == "disabled" and not is_loopback(host):
-        console.print(
-            f"[bold red]error:[/] AIFACTORY_AUTH=disabled is only allowed on a loopback address; "
-            f"refusing to listen on {host}. Use API keys, or bind 127.0.0.1."
-        )
-        raise typer.Exit(2)
+    """Refuse to serve on ``host`` with settings that would leave the server open.
+
+    See :mod:`aifactory.api.startup`: no authentication beyond loopback, short operator keys,
+    a weak session secret, or none beyond loopback. Makes the development session secret on
+    loopback, so every worker process finds it made. One line on stderr and exit status 2.
+    """
+    from aifactory.errors import ConfigError
+
+    try:
+        check_server(settings, host)
+        session_secret(settings)
+    except ConfigError as exc:
+        # One line however narrow the terminal: rich would wrap it at the console's width.
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 async def prepare(settings: Settings, *, seed_demo: bool) -> str | None:
@@ -104,6 +96,8 @@ def serve(
     bind = host or settings.server_host
     bind_port = port or settings.server_port
     check_bind(settings, bind)
+    # The app factory of each server process checks the address it is served on again.
+    os.environ["SERVER_HOST"] = bind
     plaintext = asyncio.run(prepare(settings, seed_demo=seed_demo))
     if plaintext:
         out.print(

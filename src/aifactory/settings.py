@@ -85,8 +85,14 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
     cors_origins: str = Field(default="", validation_alias="AIFACTORY_CORS_ORIGINS")
     session_secret: str | None = Field(default=None, validation_alias="AIFACTORY_SESSION_SECRET")
-    """Mixed into the signature of dashboard sessions, so that reading the database alone is not
-    enough to forge one (the same value on every worker)."""
+    """Signs dashboard sessions and CSRF tokens (at least 32 characters, the same value on every
+    process). Required when the server requires API keys and listens beyond loopback; a loopback
+    server without it makes one in ``AIFACTORY_CACHE_DIR``."""
+    auth_failures_per_minute: int = Field(
+        default=20, ge=0, validation_alias="AIFACTORY_AUTH_FAILURES_PER_MINUTE"
+    )
+    """Failed authentications a client address may make per minute and process before its
+    requests without a valid key are answered 429; 0 turns the throttle off."""
     rate_limit_per_minute: int = Field(
         default=120_000, ge=0, validation_alias="AIFACTORY_RATE_LIMIT_PER_MINUTE"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from sqlalchemy import text
 from tests.fakes.service import ADMIN_KEY, Service
@@ -76,6 +78,13 @@ async def test_keys_are_stored_as_hashes_and_never_listed(service: Service) -> N
     listed = await service.http.get("/api/v1/keys")
     assert created.key not in listed.text
     assert ADMIN_KEY not in listed.text
+    # No part of the operator's key either: it is shown by a fingerprint of its hash.
+    windows = {ADMIN_KEY[i : i + 6] for i in range(len(ADMIN_KEY) - 5)}
+    assert not [w for w in windows if w in listed.text]
+    prefixes = {k["name"]: k["prefix"] for k in listed.json()["items"]}
+    assert prefixes["bootstrap-1"] == "sha256:" + hashlib.sha256(ADMIN_KEY.encode()).hexdigest()[:8]
+    # A generated key shows 'afk_' and 8 of its 43 random characters, leaving 210 random bits.
+    assert prefixes["ci"] == created.key[:12]
     db = service.app.state.services.db
     async with db.session() as session:
         rows = (await session.execute(text("SELECT * FROM api_keys"))).all()

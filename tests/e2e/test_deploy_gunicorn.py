@@ -146,3 +146,44 @@ def test_conf_refuses_a_public_bind_without_authentication(
         conf["on_starting"](SimpleNamespace(log=None))
     assert exit_info.value.code == 2
     assert "refusing to listen on 0.0.0.0" in capsys.readouterr().err
+
+
+def test_conf_refuses_a_public_bind_without_a_session_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AIFACTORY_SESSION_SECRET", raising=False)
+    conf = load_conf(monkeypatch, tmp_path, SERVER_HOST="0.0.0.0", AIFACTORY_API_KEYS=KEY)
+    with pytest.raises(SystemExit) as exit_info:
+        conf["on_starting"](SimpleNamespace(log=None))
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: AIFACTORY_SESSION_SECRET is not set")
+    # It stopped before the database.
+    assert not list(tmp_path.glob("*.db"))
+
+
+def test_conf_refuses_a_short_operator_key_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = load_conf(monkeypatch, tmp_path, SERVER_HOST="127.0.0.1", AIFACTORY_API_KEYS="hunter2")
+    with pytest.raises(SystemExit) as exit_info:
+        conf["on_starting"](SimpleNamespace(log=None))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("error: AIFACTORY_API_KEYS: key number 1 is 7 characters long")
+    assert len(err.strip().splitlines()) == 1
+    assert "hunter2" not in err
+
+
+def test_conf_checks_the_addresses_gunicorn_is_told_to_bind(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `gunicorn -b 0.0.0.0:8000 -c gunicorn.conf.py` overrides the conf's loopback bind.
+    monkeypatch.delenv("AIFACTORY_SESSION_SECRET", raising=False)
+    conf = load_conf(monkeypatch, tmp_path, SERVER_HOST="127.0.0.1")
+    server = SimpleNamespace(log=None, cfg=SimpleNamespace(bind=["0.0.0.0:8000"]))
+    with pytest.raises(SystemExit) as exit_info:
+        conf["on_starting"](server)
+    assert exit_info.value.code == 2
+    assert "AIFACTORY_SESSION_SECRET is not set" in capsys.readouterr().err

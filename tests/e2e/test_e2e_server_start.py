@@ -75,3 +75,40 @@ def test_first_start_prints_one_working_admin_key_and_the_second_none(tmp_path: 
     assert again.status_code == 200
     assert _KEY.findall(output) == []
     assert "first admin API key" not in output
+
+
+def _refused_start(tmp_path: Path, host: str, **variables: str) -> tuple[int, str, Path]:
+    database = tmp_path / "never.db"
+    env = server_env(DATABASE_URL=f"sqlite+aiosqlite:///{database}", **variables)
+    port = free_port()
+    server = start_server(tmp_path, env, host=host, port=port, wait=False)
+    try:
+        returncode = server.process.wait(timeout=30)
+    finally:
+        server.stop(timeout_s=1)
+    assert not is_listening(port)
+    return returncode, server.stderr, database
+
+
+def test_a_public_bind_requiring_keys_needs_the_session_secret(tmp_path: Path) -> None:
+    returncode, stderr, database = _refused_start(
+        tmp_path, "0.0.0.0", AIFACTORY_API_KEYS="afk_e2e-start-admin-key-0123456789abcdefghij"
+    )
+    assert returncode == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "AIFACTORY_SESSION_SECRET is not set" in lines[0]
+    assert "0.0.0.0" in lines[0]
+    assert not database.exists()
+
+
+def test_a_short_operator_key_refuses_the_start_without_showing_it(tmp_path: Path) -> None:
+    returncode, stderr, database = _refused_start(
+        tmp_path, "127.0.0.1", AIFACTORY_API_KEYS="hunter2"
+    )
+    assert returncode == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "AIFACTORY_API_KEYS: key number 1 is 7 characters long" in lines[0]
+    assert "hunter2" not in stderr
+    assert not database.exists()

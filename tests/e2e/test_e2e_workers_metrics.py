@@ -79,3 +79,46 @@ def test_two_workers_share_the_load_and_count_every_request(tmp_path: Path) -> N
     # request itself, which is counted after it answered.
     assert sum(samples.values()) - snapshot["requests_total"] in (0, 1)
     assert samples.get('method="GET",route="/api/v1/metrics",status="200"') == 1
+
+
+def page_on_a_new_connection(port: int, cookie: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/", headers={"Cookie": f"aif_session={cookie}"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_a_dashboard_session_is_honoured_by_every_worker_without_a_set_secret(
+    tmp_path: Path,
+) -> None:
+    # Loopback development: no AIFACTORY_SESSION_SECRET, so each worker reads the one secret
+    # made in the cache directory; a session signed by one worker is good on the other.
+    metrics_dir = tmp_path / "prometheus"
+    env = server_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}",
+        AIFACTORY_API_KEYS=KEY,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    with running_server(tmp_path, env, args=("--workers", "2")) as server:
+        with httpx.Client(base_url=server.url, timeout=10.0) as browser:
+            form = browser.get("/signin")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None
+            signed_in = browser.post("/signin", data={"api_key": KEY, "csrf_token": token[1]})
+            assert signed_in.status_code == 303, signed_in.text
+            cookie = browser.cookies["aif_session"]
+        deadline = time.monotonic() + 30
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            while True:
+                statuses = list(
+                    pool.map(page_on_a_new_connection, [server.port] * 40, [cookie] * 40)
+                )
+                assert statuses == [200] * 40
+                if len(worker_pids(metrics_dir)) >= 2 or time.monotonic() > deadline:
+                    break
+        assert len(worker_pids(metrics_dir)) == 2
+    secret_file = tmp_path / ".aifactory-cache" / "session-secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600

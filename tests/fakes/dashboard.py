@@ -31,6 +31,7 @@ from aifactory.client import Client
 from aifactory.settings import load_settings
 
 ADMIN_KEY = "afk_dashboard-admin-key-0123456789abcdefghijk"
+SESSION_SECRET = "9d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -177,6 +178,7 @@ def serve(database: Path, **env: str) -> Iterator[str]:
         {
             "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
             "AIFACTORY_API_KEYS": ADMIN_KEY,
+            "AIFACTORY_SESSION_SECRET": SESSION_SECRET,
             "AIFACTORY_LEASE_S": "5",
             **env,
         }

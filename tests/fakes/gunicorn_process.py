@@ -18,17 +18,25 @@ from tests.fakes.prerequisites import require_extra
 from tests.fakes.server_process import ServerProcess, free_port, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
+SESSION_SECRET = "5e8a1c3f7b9d0e2a4c6e8f0b1d3f5a7c9e0b2d4f6a8c1e3b5d7f9a0c2e4b6d8f"
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 
 
 def gunicorn_env(directory: Path, *, workers: int = 2, **variables: str) -> dict[str, str]:
-    """A clean environment for gunicorn: a SQLite file in ``directory``, the metrics there too."""
+    """A clean environment for gunicorn: a SQLite file in ``directory``, the metrics there too.
+
+    A session secret is set, as a deployment must (pass ``AIFACTORY_SESSION_SECRET=""`` for the
+    loopback development default, a secret made in the cache directory).
+    """
     return server_env(
-        DATABASE_URL=f"sqlite+aiosqlite:///{directory / 'gunicorn.db'}",
-        PROMETHEUS_MULTIPROC_DIR=str(directory / "prometheus"),
-        GUNICORN_WORKERS=str(workers),
-        LOG_LEVEL="WARNING",
-        **variables,
+        **{
+            "DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'gunicorn.db'}",
+            "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus"),
+            "GUNICORN_WORKERS": str(workers),
+            "LOG_LEVEL": "WARNING",
+            "AIFACTORY_SESSION_SECRET": SESSION_SECRET,
+            **variables,
+        }
     )
 
 

@@ -17,6 +17,7 @@ from aifactory.settings import Settings, load_settings
 from aifactory.store.database import Database
 
 ADMIN_KEY = "afk_test-admin-key-0123456789abcdefghijklmnop"
+SESSION_SECRET = "3b9f0c2d7e14a685c0d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2a3b"
 
 
 @dataclass
@@ -42,6 +43,7 @@ def service_settings(database_url: str, **extra: Any) -> Settings:
     env = {
         "DATABASE_URL": database_url,
         "AIFACTORY_API_KEYS": ADMIN_KEY,
+        "AIFACTORY_SESSION_SECRET": SESSION_SECRET,
         "AIFACTORY_ALLOWED_AGENT_HOSTS": "127.0.0.1",
         "AIFACTORY_LEASE_S": "5",
     }

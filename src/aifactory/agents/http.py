@@ -1,9 +1,10 @@
 """An agent behind an HTTP endpoint, called through aiohttp behind the SSRF guard.
 
 Per call the agent fills the configured body from the test case, reads ``${env:NAME}`` in the
-URL and headers, checks the host against the :class:`AddressPolicy`, sends the request, follows
-at most three redirects by hand (checking each hop the same way) and reads the answer: the
-agent contract, or the value at ``output_path``.
+URL, headers and body (only names the :class:`EnvPolicy` allows; a refused one stops the call
+before anything is sent), checks the host against the :class:`AddressPolicy`, sends the
+request, follows at most three redirects by hand (checking each hop the same way) and reads the
+answer: the agent contract, or the value at ``output_path``.
 
 No request is ever sent to a refused address: the session's connector resolves names through
 :class:`GuardedResolver`, which checks the addresses it returns, so aiohttp connects only to
@@ -23,6 +24,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from aifactory.agents.env import EnvPolicy
 from aifactory.agents.responses import parse_reply
 from aifactory.agents.ssrf import AddressPolicy, parse_ip_literal
 from aifactory.agents.templating import CaseValues, fill, fill_string, has_placeholders, resolve_env
@@ -115,6 +117,7 @@ class HTTPAgent:
     Args:
         config: URL, method, headers, body template, ``output_path`` and time limit.
         policy: The SSRF guard's policy.
+        env: Which ``${env:NAME}`` the config may read (default: none).
         session: A session to share; it should come from :func:`guarded_session`. A session
             without the guarded resolver still works: then every hostname is resolved and
             checked before each request (weaker against DNS rebinding). The agent closes only
@@ -127,11 +130,13 @@ class HTTPAgent:
         config: HTTPAgentConfig,
         *,
         policy: AddressPolicy,
+        env: EnvPolicy | None = None,
         session: aiohttp.ClientSession | None = None,
         max_connections: int = 100,
     ) -> None:
         self._config = config
         self._policy = policy
+        self._env = env or EnvPolicy()
         self._session = session
         self._owns_session = session is None
         self._max_connections = max_connections
@@ -149,7 +154,7 @@ class HTTPAgent:
         values = CaseValues(case)
         url_text = config.url
         if self._templated_url:
-            url_text = str(fill_string(url_text, values, secrets, url=True))
+            url_text = str(fill_string(url_text, values, secrets, self._env, url=True))
         try:
             url = URL(url_text, encoded=False)
         except ValueError as exc:
@@ -157,10 +162,12 @@ class HTTPAgent:
                 f"The agent URL {config.url!r} is not a valid URL once filled in; check it."
             ) from exc
         headers = {
-            name: resolve_env(value, secrets, where=f"header {name!r}")
+            name: resolve_env(value, self._env, secrets, where=f"header {name!r}")
             for name, value in config.headers.items()
         }
-        body = fill(config.body, values, secrets) if self._templated_body else config.body
+        body = (
+            fill(config.body, values, secrets, self._env) if self._templated_body else config.body
+        )
         return url, headers, body
 
     async def _check(self, url: URL, session: aiohttp.ClientSession) -> URL:

@@ -1,19 +1,22 @@
-"""Fill an http agent's request from a test case: ``{{input}}`` placeholders and ``${env:NAME}``."""
+"""Fill an http agent's request from a test case: ``{{input}}`` placeholders and ``${env:NAME}``.
+
+``${env:NAME}`` is read only from the config itself, never from a test case's values, and only
+for names the :class:`~aifactory.agents.env.EnvPolicy` allows.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from aifactory.agents.env import ENV_REF, EnvPolicy
 from aifactory.domain.models import TestCase
 from aifactory.errors import AgentError
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
-_ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 _MISSING = object()
 
 
@@ -28,33 +31,30 @@ def has_placeholders(value: Any) -> bool:
     return False
 
 
-def resolve_env(text: str, secrets: list[str] | None = None, *, where: str = "config") -> str:
+def resolve_env(
+    text: str, env: EnvPolicy, secrets: list[str] | None = None, *, where: str = "config"
+) -> str:
     """Replace every ``${env:NAME}`` in ``text`` with the server's environment variable.
 
     Args:
         text: The configured string.
+        env: Which names may be read.
         secrets: When given, every value read is appended, so error messages can redact it.
         where: What the string is, for the error message (``"header 'Authorization'"``).
 
     Raises:
-        AgentError: A variable is not set; the message names it, never a value.
+        AgentError: A name is not allowed or not set; the message names it, never a value.
     """
     if "${env:" not in text:
         return text
 
     def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        value = os.environ.get(name)
-        if value is None:
-            raise AgentError(
-                f"The agent's {where} reads the environment variable {name}, which is not set "
-                "on the server; set it or change the agent's config."
-            )
+        value = env.read(match.group(1), where=where)
         if secrets is not None and value:
             secrets.append(value)
         return value
 
-    return _ENV.sub(substitute, text)
+    return ENV_REF.sub(substitute, text)
 
 
 class CaseValues:
@@ -101,12 +101,15 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def fill_string(text: str, values: CaseValues, secrets: list[str], *, url: bool = False) -> Any:
+def fill_string(
+    text: str, values: CaseValues, secrets: list[str], env: EnvPolicy, *, url: bool = False
+) -> Any:
     """Fill one string. A string that is exactly one placeholder becomes its raw value.
 
-    With ``url=True`` substituted values are percent-encoded and the result stays a string.
+    ``${env:NAME}`` is read first, so a case's values are never read as references. With
+    ``url=True`` substituted values are percent-encoded and the result stays a string.
     """
-    text = resolve_env(text, secrets, where="URL" if url else "body")
+    text = resolve_env(text, env, secrets, where="URL" if url else "body")
     if "{{" not in text:
         return text
     whole = _PLACEHOLDER.fullmatch(text.strip()) if not url else None
@@ -120,12 +123,12 @@ def fill_string(text: str, values: CaseValues, secrets: list[str], *, url: bool 
     return _PLACEHOLDER.sub(substitute, text)
 
 
-def fill(value: Any, values: CaseValues, secrets: list[str]) -> Any:
+def fill(value: Any, values: CaseValues, secrets: list[str], env: EnvPolicy) -> Any:
     """Fill every string inside ``value`` (dicts and lists recursively); keys stay as they are."""
     if isinstance(value, str):
-        return fill_string(value, values, secrets)
+        return fill_string(value, values, secrets, env)
     if isinstance(value, dict):
-        return {k: fill(v, values, secrets) for k, v in value.items()}
+        return {k: fill(v, values, secrets, env) for k, v in value.items()}
     if isinstance(value, list):
-        return [fill(v, values, secrets) for v in value]
+        return [fill(v, values, secrets, env) for v in value]
     return value

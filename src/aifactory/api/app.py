@@ -31,6 +31,8 @@ from aifactory.api.routes import (
     suites,
     tests,
 )
+from aifactory.api.startup import check_settings, session_secret
+from aifactory.api.throttle import FailureThrottle
 from aifactory.bootstrap import engine
 from aifactory.service.agents import AgentService
 from aifactory.service.insights import InsightService
@@ -78,13 +80,19 @@ def create_app(
         migrate_on_start: Bring the database schema to the newest revision first.
         on_ready: Called with the services once they are up (the embedded server seeds its demo
             agent and suite here).
+
+    Raises:
+        ConfigError: an operator key or the session secret too weak to serve with
+            (:func:`aifactory.api.startup.check_settings`).
     """
+    check_settings(settings)
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from aifactory.queue.base import make_queue
 
+        secret = session_secret(settings)
         db = Database.from_settings(settings)
         if migrate_on_start:
             await migrate.upgrade(db.engine)
@@ -96,6 +104,7 @@ def create_app(
                 db,
                 enabled=settings.auth == "required",
                 rate_per_minute=settings.rate_limit_per_minute,
+                failures=FailureThrottle(settings.auth_failures_per_minute),
             )
             run_service = RunService(
                 db, parts, queue, policy, case_timeout_s=settings.case_timeout_s
@@ -114,6 +123,7 @@ def create_app(
                 queue_info=queue.info,
                 probe=DatabaseProbe(db),
                 reflections=reflection_service,
+                session_secret=secret,
             )
             app.state.services = services
             await queue.start()

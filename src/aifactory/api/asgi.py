@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 from fastapi import FastAPI
 
 from aifactory.api.app import create_app
 from aifactory.api.logs import configure_logging
+from aifactory.api.startup import check_server
+from aifactory.errors import ConfigError
 from aifactory.settings import load_settings
 
 
 def app_factory() -> FastAPI:
     """The app for the process environment; the schema was migrated before the workers started."""
     settings = load_settings()
+    try:
+        # SERVER_HOST is the address gunicorn binds (and aifactory serve passes its --host).
+        check_server(settings, settings.server_host)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings, migrate_on_start=False)
     # Everything imported so far lives as long as the process: move it out of the collector's

@@ -39,6 +39,9 @@ class Services:
     """The database check behind ``/health`` (``db.ping`` on every call when absent)."""
     reflections: ReflectionService | None = None
     """The reflection loops of this process (None while the app is not started)."""
+    session_secret: str = ""
+    """What signs dashboard sessions: ``AIFACTORY_SESSION_SECRET``, or on a development server
+    the one kept in its cache directory (see :mod:`aifactory.api.startup`)."""
 
 
 async def get_services(request: Request) -> Services:
@@ -81,7 +84,8 @@ def _scoped(scope: str):  # type: ignore[no-untyped-def]
         services: ServicesDep,
         authorization: Annotated[str | None, Security(BEARER)],
     ) -> Principal:
-        principal = await services.auth.authenticate(authorization)
+        client = request.client.host if request.client else None
+        principal = await services.auth.authenticate(authorization, client=client)
         services.auth.require(principal, scope)
         await services.auth.throttle(principal)
         request.state.principal = principal

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from aifactory.agents.env import EnvPolicy
 from aifactory.agents.ssrf import AddressPolicy
 from aifactory.api.errors import InvalidRequest
 from aifactory.api.schemas import AgentPatch, AgentPublic, AgentVersionPublic, Page
@@ -52,12 +53,13 @@ def version_public(record: AgentVersionRecord) -> AgentVersionPublic:
 class AgentService:
     """Registers, versions and retires agents."""
 
-    def __init__(self, db: Database, policy: AddressPolicy) -> None:
+    def __init__(self, db: Database, policy: AddressPolicy, *, env: EnvPolicy) -> None:
         self.db = db
         self.policy = policy
+        self.env = env
 
     async def create(self, spec: AgentSpec) -> AgentPublic:
-        validate_agent(spec, self.policy)
+        validate_agent(spec, self.policy, self.env)
         async with self.db.write() as session:
             record = await agents_repo.create_agent(session, spec)
         return agent_public(record)
@@ -99,7 +101,7 @@ class AgentService:
                     f"Invalid agent: {field}: {first['msg']}.",
                     details=[{"field": field, "message": first["msg"]}],
                 ) from exc
-            validate_agent(spec, self.policy)
+            validate_agent(spec, self.policy, self.env)
             record = await agents_repo.update_agent(session, agent_id, spec)
         return agent_public(record)
 

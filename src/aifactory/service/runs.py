@@ -8,6 +8,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from aifactory.agents.base import Agent
+from aifactory.agents.env import EnvPolicy
 from aifactory.agents.ssrf import AddressPolicy
 from aifactory.api.schemas import (
     BatchAccepted,
@@ -71,12 +72,14 @@ class RunService:
         queue: BatchQueue,
         policy: AddressPolicy,
         *,
+        env: EnvPolicy,
         case_timeout_s: float = 60.0,
     ) -> None:
         self.db = db
         self.engine = engine
         self.queue = queue
         self.policy = policy
+        self.env = env
         self.case_timeout_s = case_timeout_s
         self._agents: OrderedDict[tuple[str, int], Agent] = OrderedDict()
 
@@ -105,7 +108,7 @@ class RunService:
         options = CaseRunnerOptions(timeout_s=self.case_timeout_s, allow_python=False)
         if body.agent is not None:
             spec = body.agent
-            validate_agent(spec, self.policy)
+            validate_agent(spec, self.policy, self.env)
             agent = self.engine.agent(spec)
             try:
                 runner = self.engine.case_runner(spec, agent, options=options)

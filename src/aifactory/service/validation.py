@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from aifactory.agents.env import EnvPolicy
 from aifactory.agents.ssrf import AddressPolicy
 from aifactory.api.errors import InvalidRequest
 from aifactory.domain.checks import build_check
@@ -37,8 +38,15 @@ def validate_cases(cases: Iterable[TestCase], *, where: str = "test_cases") -> i
     return count
 
 
-def validate_agent(spec: AgentSpec, policy: AddressPolicy) -> None:
-    """An agent whose URL is a refused address literal is refused at registration."""
+def validate_agent(spec: AgentSpec, policy: AddressPolicy, env: EnvPolicy) -> None:
+    """Refuse an agent that reads an environment variable ``env`` does not allow (anywhere in
+    its config), or whose URL is a refused address literal."""
+    refused = env.refusals(spec.config)
+    if refused:
+        raise InvalidRequest(
+            refused[0].message,
+            details=[{"field": r.field, "message": r.message} for r in refused],
+        )
     url = spec.config.get("url") if spec.kind == "http" else spec.config.get("base_url")
     if not isinstance(url, str) or not url:
         return

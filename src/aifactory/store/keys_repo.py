@@ -1,9 +1,16 @@
 """API keys and idempotency keys.
 
-An API key is ``afk_`` plus 43 random URL-safe characters, shown once at creation; only its SHA-256
-hash and a short prefix (for telling keys apart in lists) are stored. A key is found by its hash
-and the hash compared in constant time. Idempotency keys remember, per API key and for 24 hours,
-which run a request body created, so a retried ``POST /test/batch`` answers the same run.
+An API key made here is ``afk_`` plus 43 random URL-safe characters, shown once at creation; only
+its SHA-256 hash and a display prefix (for telling keys apart in lists) are stored. The prefix of
+a generated key is its first 12 characters, ``afk_`` and 8 random ones: the 35 characters left
+still hold 210 random bits, so the prefix gives nothing useful away. A key supplied by the
+operator (``AIFACTORY_API_KEYS``) may be far less random, so no part of it is stored: its prefix
+is a fingerprint, ``sha256:`` and the first 8 hex digits of the key's SHA-256 hash
+(``printf %s "$KEY" | sha256sum | cut -c1-8`` shows it). A key is found by its hash; see
+:mod:`aifactory.api.auth` for why that needs no constant-time comparison.
+
+Idempotency keys remember, per API key and for 24 hours, which run a request body created, so a
+retried ``POST /test/batch`` answers the same run.
 """
 
 from __future__ import annotations
@@ -29,11 +36,18 @@ KEY_PREFIX = "afk_"
 SCOPES = ("read", "write", "admin")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 _DISPLAY_CHARS = 12
+FINGERPRINT_PREFIX = "sha256:"
+_FINGERPRINT_HEX = 8
 
 
 def hash_key(plaintext: str) -> str:
     """The stored form of an API key: its SHA-256 hex digest."""
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def fingerprint(key_hash: str) -> str:
+    """The display prefix of an operator key: no part of the key, only of its hash."""
+    return FINGERPRINT_PREFIX + key_hash[:_FINGERPRINT_HEX]
 
 
 def _record(row: ApiKey) -> ApiKeyRecord:
@@ -68,7 +82,17 @@ async def create_key(
         ValueError: an unknown scope, or none.
     """
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
-    return await _store(session, name, plaintext, _scopes(scopes)), plaintext
+    row = ApiKey(
+        id=str(uuid.uuid4()),
+        name=name,
+        prefix=plaintext[:_DISPLAY_CHARS],
+        key_hash=hash_key(plaintext),
+        scopes=_scopes(scopes),
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return _record(row), plaintext
 
 
 async def ensure_key(
@@ -76,42 +100,41 @@ async def ensure_key(
 ) -> ApiKeyRecord:
     """Store a key given from outside (``AIFACTORY_API_KEYS``) unless it is already stored.
 
-    A revoked key stays revoked: listing it in the environment does not bring it back.
+    Safe when several processes store the same key at once (gunicorn workers starting on a fresh
+    database): the insert does nothing when the hash is already there, committed or not, and
+    every caller gets the one stored row. A revoked key stays revoked: listing it in the
+    environment does not bring it back.
     """
     digest = hash_key(plaintext)
-    row = (
-        await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))
-    ).scalar_one_or_none()
-    if row is not None:
-        return _record(row)
-    return await _store(session, name, plaintext, _scopes(scopes))
-
-
-async def _store(session: AsyncSession, name: str, plaintext: str, scopes: str) -> ApiKeyRecord:
-    row = ApiKey(
-        id=str(uuid.uuid4()),
-        name=name,
-        prefix=plaintext[:_DISPLAY_CHARS],
-        key_hash=hash_key(plaintext),
-        scopes=scopes,
-        created_at=utcnow(),
-    )
-    session.add(row)
-    await session.flush()
+    row = await _by_hash(session, digest)
+    if row is None:
+        values = {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "prefix": fingerprint(digest),
+            "key_hash": digest,
+            "scopes": _scopes(scopes),
+            "created_at": utcnow(),
+        }
+        # On PostgreSQL this waits for a concurrent insert of the same hash to commit.
+        await session.execute(_insert(session, ApiKey).values(**values).on_conflict_do_nothing())
+        row = await _by_hash(session, digest)
+    if row is None:  # pragma: no cover - the row was inserted or was there
+        raise RuntimeError("An operator API key could not be stored.")
     return _record(row)
+
+
+async def _by_hash(session: AsyncSession, digest: str) -> ApiKey | None:
+    query = (
+        select(ApiKey).where(ApiKey.key_hash == digest).execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def verify_key(session: AsyncSession, plaintext: str) -> ApiKeyRecord | None:
     """The key's record when ``plaintext`` is a stored, unrevoked key; else None."""
-    digest = hash_key(plaintext)
-    row = (
-        await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))
-    ).scalar_one_or_none()
-    # The lookup is by an index; the comparison is in constant time all the same, so no timing
-    # difference can tell how much of a guessed hash was right.
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
-        return None
-    if row.revoked_at is not None:
+    row = await _by_hash(session, hash_key(plaintext))
+    if row is None or row.revoked_at is not None:
         return None
     return _record(row)
 
@@ -154,11 +177,17 @@ async def revoke_key(session: AsyncSession, key_id: str, *, now: datetime | None
         await session.flush()
 
 
+def _insert(
+    session: AsyncSession, table: type[ApiKey] | type[IdempotencyKey]
+) -> postgresql.Insert | sqlite.Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def _insert_ignoring_conflicts(session: AsyncSession) -> Insert:
     conflict = ["api_key_id", "key"]
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(IdempotencyKey).on_conflict_do_nothing(index_elements=conflict)
-    return sqlite.insert(IdempotencyKey).on_conflict_do_nothing(index_elements=conflict)
+    return _insert(session, IdempotencyKey).on_conflict_do_nothing(index_elements=conflict)
 
 
 async def find_idempotent_run(

@@ -79,9 +79,7 @@ class Dashboard:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.sessions = Sessions(
-            services.db, services.auth, secret=services.settings.session_secret
-        )
+        self.sessions = Sessions(services.db, services.auth, secret=services.session_secret)
         self.env = Environment(
             loader=PackageLoader("aifactory.web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),

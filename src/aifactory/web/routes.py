@@ -53,9 +53,16 @@ async def sign_in(
     if not dash.csrf_ok(request, None, csrf_token):
         return dash.forbidden(request, None, views.CSRF_MESSAGE)
     target = safe_next(next)
+    client = request.client.host if request.client else None
     try:
-        token = await dash.sessions.open(api_key)
-    except (Unauthorized, Forbidden, RateLimited) as exc:
+        token = await dash.sessions.open(api_key, client=client)
+    except RateLimited as exc:
+        # Failed sign-ins count against the address like failed API calls.
+        context = {"next": target, "error": str(exc)}
+        page = dash.render(request, "signin.html", None, context, status_code=429)
+        page.headers.update(exc.headers)
+        return page
+    except (Unauthorized, Forbidden) as exc:
         context = {"next": target, "error": str(exc)}
         return dash.render(request, "signin.html", None, context, status_code=401)
     response = RedirectResponse(target, status_code=303)

@@ -4,14 +4,18 @@ Signing in trades an API key for a session cookie that never holds the key itsel
 
     aif_session = <key id>.<issued at>.<nonce>.<HMAC-SHA256>
 
-The HMAC is keyed by a secret derived from the key's stored hash (and ``AIFACTORY_SESSION_SECRET``
-when set), so sessions are stateless — every worker process can check them without shared
-memory — and die with their key: revoking the key, or deleting it, ends all its sessions at once.
+The HMAC is keyed by ``AIFACTORY_SESSION_SECRET`` alone (see :mod:`aifactory.api.startup` for
+where a development server finds one when it is unset). The key's id and stored hash are part of
+the signed message, not of the signing key: nothing in the database, nor a copy of it, is enough
+to sign a session. Sessions are stateless — every worker process checks them without shared
+memory — and die with their key: revoking or deleting the key ends all its sessions at once,
+since a session's key must still be found, unrevoked, with the hash it was signed with.
 A session lasts :data:`SESSION_TTL_S`; signing out clears the cookie.
 
-Every form POST carries a CSRF token. With a session it is an HMAC of the session's nonce, so it
-is per session; before signing in (the sign-in form itself) and when authentication is disabled,
-it is a random value kept in its own HttpOnly, SameSite=Strict cookie (double submit).
+Every form POST carries a CSRF token. With a session it is an HMAC (with the same secret) of the
+session's key and nonce, so it is per session; before signing in (the sign-in form itself) and
+when authentication is disabled, it is a random value kept in its own HttpOnly, SameSite=Strict
+cookie (double submit).
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ CSRF_COOKIE = "aif_csrf"
 CSRF_FIELD = "csrf_token"
 SESSION_TTL_S = 12 * 3600
 _CACHE_SIZE = 1024
+# Keys derived from the secret for each use, so a value signed for one is never valid for another.
+_SESSION_LABEL = b"aifactory dashboard session v2"
+_CSRF_LABEL = b"aifactory dashboard csrf v2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +64,24 @@ class Sessions:
         db: Database,
         auth: Authenticator,
         *,
-        secret: str | None = None,
+        secret: str,
         ttl_s: int = SESSION_TTL_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """Sessions of the keys in ``db``, signed with ``secret``.
+
+        Raises:
+            ValueError: ``secret`` is empty.
+        """
+        if not secret:
+            raise ValueError("Dashboard sessions need a secret to sign them with.")
         self.db = db
         self.auth = auth
         self.ttl_s = ttl_s
-        self._secret = (secret or "").encode("utf-8")
+        self._session_key = hmac.new(secret.encode("utf-8"), _SESSION_LABEL, "sha256").digest()
+        self._csrf_key = hmac.new(secret.encode("utf-8"), _CSRF_LABEL, "sha256").digest()
         self._clock = clock
-        self._keys: OrderedDict[str, tuple[float, Principal, bytes] | tuple[float, None, None]]
+        self._keys: OrderedDict[str, tuple[float, Principal, str] | tuple[float, None, None]]
         self._keys = OrderedDict()
 
     @property
@@ -74,23 +89,24 @@ class Sessions:
         """False when the server runs with ``AIFACTORY_AUTH=disabled``."""
         return self.auth.enabled
 
-    async def open(self, api_key: str) -> str:
-        """A session token for ``api_key``.
+    async def open(self, api_key: str, *, client: str | None = None) -> str:
+        """A session token for ``api_key``, sent from the address ``client``.
 
         Raises:
             Unauthorized: the key is unknown or revoked.
             Forbidden: the key lacks the ``read`` scope the dashboard needs.
+            RateLimited: ``client`` failed to authenticate too often lately.
         """
-        principal = await self.auth.authenticate(f"Bearer {api_key.strip()}")
+        principal = await self.auth.authenticate(f"Bearer {api_key.strip()}", client=client)
         self.auth.require(principal, "read")
         found = await self._key(principal.key_id, fresh=True)
         if found is None:
             raise Unauthorized("The API key is not valid or has been revoked.")
-        _, signing_key = found
+        _, key_hash = found
         issued = int(self._clock())
         nonce = secrets.token_urlsafe(16)
         payload = f"{principal.key_id}.{issued}.{nonce}"
-        return f"{payload}.{_mac(signing_key, payload)}"
+        return f"{payload}.{self._sign(payload, key_hash)}"
 
     async def resume(self, token: str | None) -> Viewer | None:
         """The viewer behind a session cookie; None when it is missing, forged, old or revoked."""
@@ -110,10 +126,12 @@ class Sessions:
         found = await self._key(key_id)
         if found is None:
             return None
-        principal, signing_key = found
-        if not hmac.compare_digest(mac, _mac(signing_key, f"{key_id}.{issued_text}.{nonce}")):
+        principal, key_hash = found
+        expected = self._sign(f"{key_id}.{issued_text}.{nonce}", key_hash)
+        if not hmac.compare_digest(mac.encode("utf-8"), expected.encode("ascii")):
             return None
-        return Viewer(principal=principal, csrf_token=_mac(signing_key, f"csrf.{nonce}"))
+        csrf = _mac(self._csrf_key, f"{key_id}.{nonce}")
+        return Viewer(principal=principal, csrf_token=csrf)
 
     def anonymous(self) -> Viewer:
         """The viewer when authentication is disabled (forms use the pre-session token)."""
@@ -123,30 +141,31 @@ class Sessions:
         """The API key's own rate limit applies to its dashboard requests too."""
         await self.auth.throttle(viewer.principal)
 
-    async def _key(self, key_id: str, *, fresh: bool = False) -> tuple[Principal, bytes] | None:
+    def _sign(self, payload: str, key_hash: str) -> str:
+        # The key's hash is signed, not signing: a session dies if the key's row is replaced.
+        return _mac(self._session_key, f"{payload}.{key_hash}")
+
+    async def _key(self, key_id: str, *, fresh: bool = False) -> tuple[Principal, str] | None:
         now = time.monotonic()
         cached = self._keys.get(key_id)
         if not fresh and cached is not None and now - cached[0] < CACHE_TTL_S:
-            principal, signing_key = cached[1], cached[2]
+            principal, key_hash = cached[1], cached[2]
         else:
             async with self.db.session() as session:
                 found = await sessions_repo.active_key(session, key_id)
             if found is None:
-                principal, signing_key = None, None
+                principal, key_hash = None, None
                 self._keys[key_id] = (now, None, None)
             else:
                 record, key_hash = found
                 principal = Principal(key_id=record.id, name=record.name, scopes=record.scopes)
-                signing_key = hmac.new(
-                    self._secret, key_hash.encode("ascii"), hashlib.sha256
-                ).digest()
-                self._keys[key_id] = (now, principal, signing_key)
+                self._keys[key_id] = (now, principal, key_hash)
             self._keys.move_to_end(key_id)
             if len(self._keys) > _CACHE_SIZE:
                 self._keys.popitem(last=False)
-        if principal is None or signing_key is None:
+        if principal is None or key_hash is None:
             return None
-        return principal, signing_key
+        return principal, key_hash
 
 
 def new_form_token() -> str:

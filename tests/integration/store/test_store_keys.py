@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -13,6 +15,8 @@ from aifactory.store.errors import Conflict, NotFound
 from aifactory.store.tables import utcnow
 
 pytest_plugins = ["tests.fakes.databases"]
+
+OPERATOR_KEY = "afk_operator-chosen-key-0123456789abcdef"
 
 
 async def test_key_is_shown_once_and_stored_only_as_a_hash(database: Database) -> None:
@@ -51,15 +55,90 @@ async def test_revoked_key_is_refused(database: Database) -> None:
 
 async def test_bootstrap_keys_are_stored_once_and_stay_revoked(database: Database) -> None:
     async with database.write() as session:
-        first = await keys_repo.ensure_key(session, "afk_bootstrap", name="env", scopes=["admin"])
-        again = await keys_repo.ensure_key(session, "afk_bootstrap", name="env", scopes=["admin"])
+        first = await keys_repo.ensure_key(session, OPERATOR_KEY, name="env", scopes=["admin"])
+        again = await keys_repo.ensure_key(session, OPERATOR_KEY, name="env", scopes=["admin"])
         await keys_repo.revoke_key(session, first.id)
-        await keys_repo.ensure_key(session, "afk_bootstrap", name="env", scopes=["admin"])
-        assert await keys_repo.verify_key(session, "afk_bootstrap") is None
+        await keys_repo.ensure_key(session, OPERATOR_KEY, name="env", scopes=["admin"])
+        assert await keys_repo.verify_key(session, OPERATOR_KEY) is None
     assert first.id == again.id
     with pytest.raises(ValueError, match="scopes must be some of read, write, admin"):
         async with database.write() as session:
             await keys_repo.create_key(session, "bad", ["superuser"])
+
+
+async def test_no_part_of_an_operator_key_is_stored(database: Database) -> None:
+    async with database.write() as session:
+        record = await keys_repo.ensure_key(
+            session, OPERATOR_KEY, name="bootstrap-1", scopes=["admin"]
+        )
+    digest = hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()
+    # What `printf %s "$KEY" | sha256sum | cut -c1-8` prints, as the docs say.
+    assert record.prefix == f"sha256:{digest[:8]}"
+    async with database.session() as session:
+        stored = (await session.execute(text("SELECT * FROM api_keys"))).mappings().one()
+    dumped = " ".join(str(v) for v in stored.values())
+    windows = {OPERATOR_KEY[i : i + 6] for i in range(len(OPERATOR_KEY) - 5)}
+    assert not [w for w in windows if w in dumped]
+
+
+async def test_concurrent_stores_of_one_operator_key_make_one_row(database: Database) -> None:
+    async def store() -> str:
+        async with database.write() as session:
+            record = await keys_repo.ensure_key(
+                session, OPERATOR_KEY, name="bootstrap-1", scopes=["admin"]
+            )
+        return record.id
+
+    ids = await asyncio.gather(*(store() for _ in range(8)))
+    async with database.session() as session:
+        count = (await session.execute(text("SELECT count(*) FROM api_keys"))).scalar_one()
+    assert len(set(ids)) == 1
+    assert count == 1
+
+
+async def _lock_waiters(database: Database) -> int:
+    async with database.session() as session:
+        # Only this test's database: other sessions on the server may be waiting on their own.
+        query = (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int((await session.execute(text(query))).scalar_one())
+
+
+async def test_an_operator_key_stored_while_another_process_stores_it(
+    database: Database, backend: str
+) -> None:
+    """Two gunicorn workers starting at once on a fresh PostgreSQL database, interleaved exactly.
+
+    The first has inserted the key but not committed; the second's insert must wait for it and
+    then find the row instead of failing on the unique hash.
+    """
+    if backend != "postgres":
+        pytest.skip("SQLite takes one writer at a time: the interleaving cannot happen there.")
+
+    async def second_worker() -> str:
+        async with database.write() as session:
+            record = await keys_repo.ensure_key(
+                session, OPERATOR_KEY, name="bootstrap-1", scopes=["admin"]
+            )
+        return record.id
+
+    async with database.write() as session:
+        first = await keys_repo.ensure_key(
+            session, OPERATOR_KEY, name="bootstrap-1", scopes=["admin"]
+        )
+        second = asyncio.create_task(second_worker())
+        for _ in range(2000):
+            if second.done() or await _lock_waiters(database) > 0:
+                break
+            await asyncio.sleep(0.005)
+        assert not second.done(), "the second insert should wait for the first transaction"
+        assert await _lock_waiters(database) > 0
+    assert await second == first.id
+    async with database.session() as session:
+        count = (await session.execute(text("SELECT count(*) FROM api_keys"))).scalar_one()
+    assert count == 1
 
 
 async def test_idempotency_same_body_same_run_other_body_conflict(database: Database) -> None:

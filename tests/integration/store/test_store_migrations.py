@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from aifactory.store import migrate
@@ -52,3 +54,42 @@ async def test_upgrade_twice_is_harmless(database_url: str) -> None:
     await migrate.upgrade(database_url)
     await migrate.upgrade(database_url)
     assert await migrate.current_revision(database_url) == migrate.head_revision()
+
+
+async def test_operator_keys_stored_in_plaintext_get_a_fingerprint(database_url: str) -> None:
+    """Rows from before 0003 kept an operator key's first 12 characters; 'hunter2' entirely."""
+    short, long_ = "hunter2", "operator-key-0123456789abcdefghijklmnop"
+    generated = "afk_" + "Zx9-_abcdefghijklmnopqrstuvwxyz0123456789ABC"
+    rows = [
+        ("k1", "bootstrap-1", short[:12], hashlib.sha256(short.encode()).hexdigest()),
+        ("k2", "bootstrap-2", long_[:12], hashlib.sha256(long_.encode()).hexdigest()),
+        ("k3", "first admin", generated[:12], hashlib.sha256(generated.encode()).hexdigest()),
+    ]
+    engine = create_engine_for(database_url)
+    try:
+        await migrate.downgrade(engine, "0002_reflections")
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM api_keys"))
+            for key_id, name, prefix, key_hash in rows:
+                await conn.execute(
+                    text(
+                        "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, created_at) "
+                        "VALUES (:id, :name, :prefix, :hash, 'admin', CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": key_id, "name": name, "prefix": prefix, "hash": key_hash},
+                )
+        await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            found = dict((await conn.execute(text("SELECT id, prefix FROM api_keys"))).all())
+            await conn.execute(text("DELETE FROM api_keys"))
+            await conn.commit()
+    finally:
+        await migrate.upgrade(engine)
+        await engine.dispose()
+    assert found == {
+        "k1": "sha256:" + rows[0][3][:8],
+        "k2": "sha256:" + rows[1][3][:8],
+        # A generated key's prefix is 'afk_' and 8 of its 43 random characters: it stays.
+        "k3": generated[:12],
+    }
+    assert short not in str(found) and long_[:6] not in str(found)

@@ -91,21 +91,78 @@ async def test_llm_spec_gets_its_client_with_env_key(monkeypatch: pytest.MonkeyP
         kind="llm",
         config={"provider": "openai", "model": "gpt-test", "api_key": "${env:TEAM_OPENAI_KEY}"},
     )
-    agent = build_agent(spec, load_settings({}), clients=clients)
+    settings = load_settings({"AIFACTORY_AGENT_ENV": "TEAM_*"})
+    agent = build_agent(spec, settings, clients=clients)
     assert isinstance(agent, LLMAgent)
     assert (await agent.respond(CASE, timeout=1)).output == "gpt-test: refund please"
     assert clients.gets == [{"provider": "openai", "api_key": "sk-team", "base_url": None}]
+    # Read at every call: a rotated key is used at once.
+    monkeypatch.setenv("TEAM_OPENAI_KEY", "sk-rotated")
+    await agent.respond(CASE, timeout=1)
+    assert clients.gets[-1]["api_key"] == "sk-rotated"
 
 
-def test_llm_spec_with_missing_env_key_names_the_variable(
+async def test_llm_spec_with_missing_env_key_names_the_variable_at_call_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
     spec = AgentSpec(
         kind="llm", config={"model": "claude-test", "api_key": "${env:NO_SUCH_KEY_VAR}"}
     )
-    with pytest.raises(AgentError, match="NO_SUCH_KEY_VAR"):
-        build_agent(spec, load_settings({}), clients=FakeClients())
+    clients = FakeClients()
+    agent = build_agent(
+        spec, load_settings({"AIFACTORY_AGENT_ENV": "NO_SUCH_KEY_VAR"}), clients=clients
+    )
+    with pytest.raises(AgentError, match="NO_SUCH_KEY_VAR, which is not set"):
+        await agent.respond(CASE, timeout=1)
+    assert clients.gets == []
+
+
+@pytest.mark.parametrize(
+    ("allowed", "name", "why"),
+    [
+        ("", "TEAM_OPENAI_KEY", "AIFACTORY_AGENT_ENV does not allow"),
+        ("TEAM_ANTHROPIC_KEY", "TEAM_OPENAI_KEY", "AIFACTORY_AGENT_ENV does not allow"),
+        ("*", "OPENAI_API_KEY", "one of the server's own settings"),
+        ("AIFACTORY_*", "AIFACTORY_API_KEYS", "one of the server's own settings"),
+    ],
+)
+async def test_llm_spec_with_a_refused_env_key_asks_no_client(
+    monkeypatch: pytest.MonkeyPatch, allowed: str, name: str, why: str
+) -> None:
+    monkeypatch.setenv(name, "sk-must-not-travel")
+    spec = AgentSpec(
+        kind="llm",
+        config={"provider": "openai", "model": "gpt-test", "api_key": f"${{env:{name}}}"},
+    )
+    clients = FakeClients()
+    agent = build_agent(spec, load_settings({"AIFACTORY_AGENT_ENV": allowed}), clients=clients)
+    with pytest.raises(AgentError, match=why) as refused:
+        await agent.respond(CASE, timeout=1)
+    assert "sk-must-not-travel" not in str(refused.value)
+    assert clients.gets == []
+
+
+async def test_http_spec_reads_only_allowed_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEAM_TOKEN", "team-secret")
+    async with start_mock_agent() as mock:
+        spec = AgentSpec(
+            kind="http",
+            config={"url": mock.url, "headers": {"Authorization": "Bearer ${env:TEAM_TOKEN}"}},
+        )
+        hosts = {"AIFACTORY_ALLOWED_AGENT_HOSTS": "127.0.0.1"}
+        refused = build_agent(spec, load_settings(hosts))
+        with pytest.raises(AgentError, match="AIFACTORY_AGENT_ENV"):
+            await refused.respond(CASE, timeout=5)
+        await refused.aclose()
+        assert mock.requests == []
+
+        allowed = build_agent(spec, load_settings(hosts | {"AIFACTORY_AGENT_ENV": "TEAM_TOKEN"}))
+        try:
+            await allowed.respond(CASE, timeout=5)
+        finally:
+            await allowed.aclose()
+    assert [r.headers["Authorization"] for r in mock.requests] == ["Bearer team-secret"]
 
 
 def test_own_base_url_without_own_key_is_refused() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import aiohttp
 import pytest
 from tests.fakes.mock_agent import Behaviour, MockAgent, start_mock_agent
 
+from aifactory.agents.env import EnvPolicy
 from aifactory.agents.http import MAX_RESPONSE_BYTES, HTTPAgent, guarded_session
 from aifactory.agents.ssrf import AddressPolicy
 from aifactory.domain.agent_config import HTTPAgentConfig
@@ -24,6 +26,7 @@ from aifactory.errors import (
 )
 
 LOCAL = AddressPolicy(["127.0.0.1"])
+AGENT_ENV = EnvPolicy(["AGENT_*"])
 CASE = TestCase(name="refund", input="Can I get a refund?", expected="30 days", vars={"n": 3})
 
 
@@ -34,7 +37,7 @@ async def mock() -> AsyncIterator[MockAgent]:
 
 
 async def ask(url: str, case: TestCase = CASE, *, timeout: float = 5, **config: Any) -> Any:
-    agent = HTTPAgent(HTTPAgentConfig(url=url, **config), policy=LOCAL)
+    agent = HTTPAgent(HTTPAgentConfig(url=url, **config), policy=LOCAL, env=AGENT_ENV)
     try:
         return await agent.respond(case, timeout=timeout)
     finally:
@@ -142,6 +145,7 @@ async def test_env_in_headers_and_url_is_read_at_call_time(
             headers={"Authorization": "Bearer ${env:AGENT_TOKEN}", "X-Team": "qa"},
         ),
         policy=LOCAL,
+        env=AGENT_ENV,
     )
     try:
         monkeypatch.setenv("AGENT_TOKEN", "first-secret")
@@ -166,6 +170,61 @@ async def test_missing_env_names_the_variable(
     with pytest.raises(AgentError, match="AGENT_TOKEN_UNSET, which is not set"):
         await ask(mock.url, headers={"Authorization": "Bearer ${env:AGENT_TOKEN_UNSET}"})
     assert mock.requests == []
+
+
+PLACES = [
+    ({"url": "{base}/${env:NAME}"}, "URL"),
+    ({"url": "{base}", "headers": {"X-A": "Bearer ${env:NAME}"}}, "header 'X-A'"),
+    ({"url": "{base}", "body": {"a": [{"b": "x ${env:NAME}"}]}}, "body"),
+]
+
+
+@pytest.mark.parametrize(("config", "where"), PLACES)
+async def test_a_name_the_policy_does_not_allow_stops_the_call_before_sending(
+    mock: MockAgent, monkeypatch: pytest.MonkeyPatch, config: dict[str, Any], where: str
+) -> None:
+    monkeypatch.setenv("OTHER_TOKEN", "value-that-must-stay-home")
+    filled = config | {"url": config["url"].replace("{base}", mock.url)}
+    filled = json.loads(json.dumps(filled).replace("${env:NAME}", "${env:OTHER_TOKEN}"))
+    with pytest.raises(AgentError, match=f"The agent's {where} reads") as refused:
+        await ask(**filled)
+    assert "AIFACTORY_AGENT_ENV does not allow" in str(refused.value)
+    assert "value-that-must-stay-home" not in str(refused.value)
+    assert mock.requests == []
+
+
+@pytest.mark.parametrize("name", ["AIFACTORY_API_KEYS", "DATABASE_URL", "OPENAI_API_KEY"])
+@pytest.mark.parametrize(("config", "where"), PLACES)
+async def test_the_servers_own_settings_are_never_read_even_under_a_wildcard(
+    mock: MockAgent,
+    monkeypatch: pytest.MonkeyPatch,
+    config: dict[str, Any],
+    where: str,
+    name: str,
+) -> None:
+    monkeypatch.setenv(name, "value-that-must-stay-home")
+    filled = config | {"url": config["url"].replace("{base}", mock.url)}
+    filled = json.loads(json.dumps(filled).replace("${env:NAME}", f"${{env:{name}}}"))
+    agent = HTTPAgent(HTTPAgentConfig(**filled), policy=LOCAL, env=EnvPolicy(["*"]))
+    try:
+        with pytest.raises(AgentError, match="one of the server's own settings") as refused:
+            await agent.respond(CASE, timeout=5)
+    finally:
+        await agent.aclose()
+    assert f"The agent's {where} reads" in str(refused.value)
+    assert "value-that-must-stay-home" not in str(refused.value)
+    assert mock.requests == []
+
+
+async def test_a_case_value_is_never_read_as_an_env_reference(
+    mock: MockAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_TOKEN", "tok")
+    case = TestCase(name="sneaky", input="${env:AGENT_TOKEN}", vars={"v": "${env:AGENT_TOKEN}"})
+    await ask(f"{mock.url}/q?v={{{{vars.v}}}}", case, body={"q": "{{input}}", "w": "{{vars.v}}"})
+    request = mock.requests[0]
+    assert request.body == {"q": "${env:AGENT_TOKEN}", "w": "${env:AGENT_TOKEN}"}
+    assert request.query == {"v": "${env:AGENT_TOKEN}"}
 
 
 async def test_get_sends_no_body_and_fills_the_url(mock: MockAgent) -> None:
@@ -222,12 +281,11 @@ async def test_missing_output_path_names_the_path(mock: MockAgent) -> None:
 
 
 async def test_hanging_agent_times_out_at_the_engine_limit(mock: MockAgent) -> None:
+    # The agent never answers: only the 0.2 s limit ends the call (the guard fails the test
+    # instead of hanging it when the limit does not hold).
     mock.behave("/hang", Behaviour(hang=True))
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     with pytest.raises(AgentTimeout, match=r"0\.2 s"):
-        await ask(f"{mock.url}/hang", timeout=0.2)
-    assert loop.time() - started < 2
+        await asyncio.wait_for(ask(f"{mock.url}/hang", timeout=0.2), 60)
 
 
 async def test_config_timeout_wins_when_smaller(mock: MockAgent) -> None:
@@ -316,6 +374,7 @@ async def test_redirect_to_another_origin_drops_configured_headers(
                 url=f"{mock.url}/away", headers={"Authorization": "Bearer ${env:AGENT_TOKEN}"}
             ),
             policy=AddressPolicy(["127.0.0.0/8"]),
+            env=AGENT_ENV,
         )
         try:
             await agent.respond(CASE, timeout=5)

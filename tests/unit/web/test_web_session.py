@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
+from sqlalchemy import text
 
 from aifactory.api.auth import Authenticator
 from aifactory.api.errors import Unauthorized
@@ -10,6 +14,8 @@ from aifactory.store import keys_repo
 from aifactory.store.database import Database
 from aifactory.web.render import safe_next
 from aifactory.web.session import Sessions, tokens_match
+
+SECRET = "4f1c0d9e7b2a6c3e8d5f0a1b2c3d4e5f60718293a4b5c6d7e8f9012345678abc"
 
 
 class Clock:
@@ -26,8 +32,12 @@ async def make_key(db: Database, scopes: tuple[str, ...] = ("read",)) -> tuple[s
     return record.id, plaintext
 
 
-def sessions(db: Database, *, secret: str | None = None, clock: Clock | None = None) -> Sessions:
+def sessions(db: Database, *, secret: str = SECRET, clock: Clock | None = None) -> Sessions:
     return Sessions(db, Authenticator(db), secret=secret, clock=clock or Clock())
+
+
+def _hmac(key: bytes, message: str) -> str:
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 async def test_a_session_names_its_key_without_holding_it(database: Database) -> None:
@@ -100,13 +110,53 @@ async def test_revoking_the_key_ends_its_sessions(database: Database) -> None:
     assert await sessions(database, clock=clock).resume(token) is None
 
 
-async def test_the_session_secret_is_part_of_the_signature(database: Database) -> None:
+async def test_only_the_session_secret_signs_a_session(database: Database) -> None:
     _, plaintext = await make_key(database)
     clock = Clock()
-    token = await sessions(database, secret="one", clock=clock).open(plaintext)
-    assert await sessions(database, secret="one", clock=clock).resume(token) is not None
-    assert await sessions(database, secret="two", clock=clock).resume(token) is None
-    assert await sessions(database, clock=clock).resume(token) is None
+    token = await sessions(database, secret=SECRET, clock=clock).open(plaintext)
+    assert await sessions(database, secret=SECRET, clock=clock).resume(token) is not None
+    assert await sessions(database, secret=SECRET[::-1], clock=clock).resume(token) is None
+    with pytest.raises(ValueError, match="secret"):
+        sessions(database, secret="")
+
+
+async def test_a_copy_of_the_database_cannot_forge_a_session(database: Database) -> None:
+    key_id, plaintext = await make_key(database, ("read", "write"))
+    clock = Clock()
+    store = sessions(database, clock=clock)
+    genuine = await store.open(plaintext)
+    _, issued, nonce, _ = genuine.split(".")
+    # Everything a copy of the database holds about the key.
+    async with database.session() as session:
+        row = (
+            (await session.execute(text("SELECT * FROM api_keys WHERE id = :id"), {"id": key_id}))
+            .mappings()
+            .one()
+        )
+    key_hash = str(row["key_hash"])
+    payload = f"{key_id}.{issued}.{nonce}"
+    # The former scheme without AIFACTORY_SESSION_SECRET: HMAC keyed by HMAC("", stored hash).
+    derived = hmac.new(b"", key_hash.encode("ascii"), hashlib.sha256).digest()
+    candidates = {
+        "former scheme": _hmac(derived, payload),
+        "keyed by the stored hash": _hmac(key_hash.encode(), payload),
+        "keyed by the stored hash, hash signed": _hmac(key_hash.encode(), f"{payload}.{key_hash}"),
+        "keyed by nothing": _hmac(b"", f"{payload}.{key_hash}"),
+        "the hash itself": key_hash,
+        "a plain digest": hashlib.sha256(f"{payload}.{key_hash}".encode()).hexdigest(),
+    }
+    for how, mac in candidates.items():
+        assert await store.resume(f"{payload}.{mac}") is None, how
+        # A fresh process (another worker) refuses it too.
+        assert await sessions(database, clock=clock).resume(f"{payload}.{mac}") is None, how
+    viewer = await store.resume(genuine)
+    assert viewer is not None and viewer.principal.key_id == key_id
+    # Nor can the CSRF token of the session be computed from the copy.
+    assert viewer.csrf_token not in {
+        _hmac(derived, f"csrf.{nonce}"),
+        _hmac(key_hash.encode(), f"csrf.{nonce}"),
+        _hmac(b"", f"{key_id}.{nonce}"),
+    }
 
 
 @pytest.mark.parametrize(
