@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         default="required", validation_alias="AIFACTORY_AUTH"
     )
     allowed_agent_hosts: str = Field(default="", validation_alias="AIFACTORY_ALLOWED_AGENT_HOSTS")
+    agent_env: str | None = Field(default=None, validation_alias="AIFACTORY_AGENT_ENV")
+    """Environment variables agent configs may read as ``${env:NAME}``: comma-separated names,
+    ``PREFIX_*`` for a prefix; none when unset. The server's own settings are never readable."""
     queue_url: str | None = Field(
         default=None, validation_alias=AliasChoices("AIFACTORY_QUEUE_URL", "REDIS_URL")
     )
@@ -122,6 +125,10 @@ class Settings(BaseSettings):
     def allowed_hosts(self) -> list[str]:
         """``AIFACTORY_ALLOWED_AGENT_HOSTS`` as a list."""
         return [h.strip() for h in self.allowed_agent_hosts.split(",") if h.strip()]
+
+    def agent_env_names(self) -> list[str]:
+        """``AIFACTORY_AGENT_ENV`` as a list of names and ``PREFIX_*`` patterns."""
+        return [n.strip() for n in (self.agent_env or "").split(",") if n.strip()]
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

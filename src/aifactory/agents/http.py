@@ -9,7 +9,9 @@ answer: the agent contract, or the value at ``output_path``.
 No request is ever sent to a refused address: the session's connector resolves names through
 :class:`GuardedResolver`, which checks the addresses it returns, so aiohttp connects only to
 addresses that passed the guard (a DNS answer that changes between check and connect cannot
-slip through). Address literals never reach a resolver, so they are checked before the request.
+slip through). Address literals never reach a resolver, so :func:`guarded_session` checks them
+as each request starts (the agent checks them too, and sends the canonical spelling). The llm
+provider clients use the same session for an agent-chosen ``base_url``.
 """
 
 from __future__ import annotations
@@ -74,8 +76,30 @@ class GuardedResolver(AbstractResolver):
         """Nothing to release."""
 
 
+def _literal_guard(policy: AddressPolicy) -> aiohttp.TraceConfig:
+    """Checks a request's host when it is an address literal, which no resolver ever sees."""
+
+    async def on_request_start(
+        _session: aiohttp.ClientSession,
+        _context: object,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        host = params.url.host
+        literal = parse_ip_literal(host) if host else None
+        if host and literal is not None:
+            policy.check_ip(host, literal)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    return trace
+
+
 def guarded_session(policy: AddressPolicy, *, limit: int = 100) -> aiohttp.ClientSession:
     """A client session whose connections go only to addresses ``policy`` allows.
+
+    Names are resolved and checked by :class:`GuardedResolver` for every new connection, and
+    connected to only at the checked addresses; an address literal is checked as its request
+    starts. A refused address raises :class:`BlockedAddressError` before anything is sent.
 
     Must be called with an event loop running. ``limit`` bounds open connections; keep-alive
     reuses them across calls.
@@ -92,6 +116,7 @@ def guarded_session(policy: AddressPolicy, *, limit: int = 100) -> aiohttp.Clien
         timeout=aiohttp.ClientTimeout(total=None),
         trust_env=False,
         auto_decompress=True,
+        trace_configs=[_literal_guard(policy)],
     )
 
 

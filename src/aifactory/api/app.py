@@ -13,6 +13,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute
 
 from aifactory import __version__
+from aifactory.agents.env import EnvPolicy
 from aifactory.agents.ssrf import AddressPolicy
 from aifactory.api.auth import Authenticator
 from aifactory.api.deps import Services
@@ -98,6 +99,7 @@ def create_app(
             await migrate.upgrade(db.engine)
         await bootstrap_keys(db, settings)
         policy = AddressPolicy(settings.allowed_hosts())
+        env = EnvPolicy.from_settings(settings)
         async with engine(settings) as parts:
             queue = make_queue(settings, db, parts)
             auth = Authenticator(
@@ -107,7 +109,7 @@ def create_app(
                 failures=FailureThrottle(settings.auth_failures_per_minute),
             )
             run_service = RunService(
-                db, parts, queue, policy, case_timeout_s=settings.case_timeout_s
+                db, parts, queue, policy, env=env, case_timeout_s=settings.case_timeout_s
             )
             reflection_service = ReflectionService(db, parts, run_service)
             services = Services(
@@ -115,7 +117,7 @@ def create_app(
                 db=db,
                 auth=auth,
                 metrics=metrics,
-                agents=AgentService(db, policy),
+                agents=AgentService(db, policy, env=env),
                 suites=SuiteService(db, max_bytes=settings.max_body_bytes),
                 runs=run_service,
                 keys=KeyService(db, auth),

@@ -20,6 +20,7 @@ from aifactory.llm.concurrency import AdaptiveLimiter
 from aifactory.llm.pricing import PriceTable, cost_of
 from aifactory.llm.provider import ProviderClient
 from aifactory.llm.retry import RetryPolicy, sdk_classifier
+from aifactory.llm.transport import SessionFactory, aiohttp_client
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class AnthropicClient(ProviderClient):
         limiter: the adaptive concurrency limit for this provider and key.
         prices: how usage becomes cost.
         timeout_s: the SDK's time limit per attempt.
+        session: makes the aiohttp session requests go through (the SSRF guard's, for an
+            agent-chosen ``base_url``); None keeps the SDK's own.
     """
 
     provider = "anthropic"
@@ -78,6 +81,7 @@ class AnthropicClient(ProviderClient):
         limiter: AdaptiveLimiter,
         prices: PriceTable,
         timeout_s: float,
+        session: SessionFactory | None = None,
     ) -> None:
         if api_key is None and base_url is not None:
             # A self-hosted endpoint may need no key, but the SDK insists on one.
@@ -87,7 +91,7 @@ class AnthropicClient(ProviderClient):
             base_url=base_url,
             max_retries=0,
             timeout=timeout_s,
-            http_client=anthropic.DefaultAioHttpClient(),
+            http_client=aiohttp_client(anthropic, session),
         )
         super().__init__(retry=retry, limiter=limiter, prices=prices)
 

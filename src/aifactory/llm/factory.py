@@ -59,6 +59,18 @@ def provider_configured(provider: str, settings: Settings) -> bool:
     return False
 
 
+def is_foreign_endpoint(provider: str, settings: Settings, base_url: str | None) -> bool:
+    """Whether ``base_url`` is an endpoint other than the provider's one the operator configured.
+
+    Such an endpoint is chosen by whoever registered the agent: it never receives the server's
+    provider key, and its host is held to the SSRF guard at every call.
+    """
+    if not base_url:
+        return False
+    settings_url = getattr(settings, f"{provider}_base_url", None)
+    return not settings_url or base_url.rstrip("/") != settings_url.rstrip("/")
+
+
 def resolve_endpoint(
     provider: str, settings: Settings, *, api_key: str | None, base_url: str | None
 ) -> tuple[str | None, str | None]:
@@ -67,10 +79,10 @@ def resolve_endpoint(
     The settings' key is never paired with a *different* explicit base URL: an agent that
     names its own endpoint must not receive the server's provider key.
     """
+    if is_foreign_endpoint(provider, settings, base_url):
+        return api_key, base_url
     settings_key = getattr(settings, f"{provider}_api_key", None)
     settings_url = getattr(settings, f"{provider}_base_url", None)
-    if base_url and (not settings_url or base_url.rstrip("/") != settings_url.rstrip("/")):
-        return api_key, base_url
     return api_key or settings_key, base_url or settings_url
 
 

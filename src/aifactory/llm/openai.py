@@ -22,6 +22,7 @@ from aifactory.llm.jsontext import extract_json_object
 from aifactory.llm.pricing import PriceTable, cost_of
 from aifactory.llm.provider import ProviderClient
 from aifactory.llm.retry import RetryPolicy, sdk_classifier
+from aifactory.llm.transport import SessionFactory, aiohttp_client
 
 _classify = sdk_classifier(
     "OpenAI",
@@ -46,6 +47,8 @@ class OpenAIClient(ProviderClient):
         limiter: the adaptive concurrency limit for this provider and key.
         prices: how usage becomes cost.
         timeout_s: the SDK's time limit per attempt.
+        session: makes the aiohttp session requests go through (the SSRF guard's, for an
+            agent-chosen ``base_url``); None keeps the SDK's own.
     """
 
     provider = "openai"
@@ -59,6 +62,7 @@ class OpenAIClient(ProviderClient):
         limiter: AdaptiveLimiter,
         prices: PriceTable,
         timeout_s: float,
+        session: SessionFactory | None = None,
     ) -> None:
         # A self-hosted server may need no key, but the SDK insists on one.
         sdk_needs_key = api_key is None and base_url is not None
@@ -67,7 +71,7 @@ class OpenAIClient(ProviderClient):
             base_url=base_url,
             max_retries=0,
             timeout=timeout_s,
-            http_client=openai.DefaultAioHttpClient(),
+            http_client=aiohttp_client(openai, session),
         )
         super().__init__(retry=retry, limiter=limiter, prices=prices)
 

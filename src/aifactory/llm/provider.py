@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from aifactory.llm.concurrency import AdaptiveLimiter
 from aifactory.llm.pricing import PriceTable
 from aifactory.llm.retry import RetryPolicy, Sleep
+from aifactory.llm.transport import SessionFactory
 
 if TYPE_CHECKING:
     from aifactory.settings import Settings
@@ -40,10 +42,18 @@ class ProviderClient:
     ) -> Self:
         """A client configured by ``settings``; explicit ``api_key``/``base_url`` win.
 
-        The settings' key is not sent to an explicit base URL other than the settings' own.
+        The settings' key is not sent to an explicit base URL other than the settings' own, and
+        such a URL is reached only through the SSRF guard (``AIFACTORY_ALLOWED_AGENT_HOSTS``):
+        its host is resolved, checked and pinned at every connection.
         """
-        from aifactory.llm.factory import resolve_endpoint
+        from aifactory.llm.factory import is_foreign_endpoint, resolve_endpoint
 
+        session: SessionFactory | None = None
+        if is_foreign_endpoint(cls.provider, settings, base_url):
+            from aifactory.agents.http import guarded_session
+            from aifactory.agents.ssrf import AddressPolicy
+
+            session = partial(guarded_session, AddressPolicy(settings.allowed_hosts()))
         api_key, base_url = resolve_endpoint(
             cls.provider, settings, api_key=api_key, base_url=base_url
         )
@@ -54,6 +64,7 @@ class ProviderClient:
             limiter=limiter or AdaptiveLimiter(cls.provider, settings.llm_max_concurrency),
             prices=PriceTable.from_settings(settings),
             timeout_s=settings.llm_timeout_s,
+            session=session,
         )
 
     @property

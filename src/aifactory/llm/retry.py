@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 import aiohttp
 
-from aifactory.errors import LLMError, LLMRateLimited, LLMTimeout
+from aifactory.errors import BlockedAddressError, LLMError, LLMRateLimited, LLMTimeout
 
 if TYPE_CHECKING:
     from aifactory.llm.concurrency import AdaptiveLimiter
@@ -236,6 +236,10 @@ def sdk_classifier(
     """
 
     def classify(exc: BaseException) -> Failure | None:
+        blocked = _cause(exc, BlockedAddressError)
+        if blocked is not None:
+            # The SSRF guard refused the endpoint before anything was sent; it will again.
+            return Failure("fatal", str(blocked))
         if isinstance(exc, status_error):
             response = getattr(exc, "response", None)
             headers = dict(response.headers) if response is not None else {}
@@ -263,15 +267,23 @@ def sdk_classifier(
     return classify
 
 
-def _dropped(exc: BaseException) -> bool:
+E = TypeVar("E", bound=BaseException)
+
+
+def _cause(exc: BaseException, kind: type[E] | tuple[type[E], ...]) -> E | None:
+    """The first exception of ``kind`` in ``exc``'s chain (the SDKs wrap transport errors)."""
     seen: BaseException | None = exc
     for _ in range(10):  # the chain is short; the bound guards against cycles
         if seen is None:
-            return False
-        if isinstance(seen, ConnectionError | aiohttp.ServerDisconnectedError):
-            return True
+            return None
+        if isinstance(seen, kind):
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
+
+
+def _dropped(exc: BaseException) -> bool:
+    return _cause(exc, (ConnectionError, aiohttp.ServerDisconnectedError)) is not None
 
 
 def _advice(provider: str, status: int, detail: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.fakes.fake_llm import FakeLLMServer
+from tests.fakes.fake_llm import FakeLLMServer, fake_llm_settings
 
 from aifactory.domain.models import Message
 from aifactory.errors import ConfigError
@@ -105,11 +105,11 @@ async def test_make_judge_without_credentials_is_none() -> None:
         assert make_judge(with_url, clients) is not None
 
 
-async def test_the_settings_key_never_goes_to_another_base_url(
-    fake_llm: FakeLLMServer, llm_settings: Settings
-) -> None:
+async def test_the_settings_key_never_goes_to_another_base_url(fake_llm: FakeLLMServer) -> None:
     hi = [Message(role="user", content="hi")]
-    async with FakeLLMServer() as elsewhere, LLMClients(llm_settings) as clients:
+    # Another base URL is held to the SSRF guard; loopback is allowed here to reach the fake.
+    settings = fake_llm_settings(fake_llm, allowed_agent_hosts="127.0.0.1")
+    async with FakeLLMServer() as elsewhere, LLMClients(settings) as clients:
         for provider, url in (
             ("anthropic", elsewhere.anthropic_base_url),
             ("openai", elsewhere.openai_base_url),
