@@ -9,7 +9,9 @@ scratch PostgreSQL database per measurement (dropped afterwards). Prints:
    server with no queue URL);
 2. the time from a worker's SIGKILL to its claimed cases running again on another worker, with
    ``--lease-s`` leases (goal: lease + 5 s);
-3. lost and duplicated cases over ``--trials`` batches, each with a worker killed mid-batch.
+3. lost and duplicated cases over ``--trials`` batches, each with a worker killed mid-batch;
+4. the time from a cancel to no case of the run still running, over three workers whose agent
+   calls would otherwise take an hour.
 
 Uses the process helpers of the distributed-queue tests. Not part of the test suite.
 
@@ -30,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 import redis  # noqa: E402
 from tests.fakes.server_process import running_server  # noqa: E402
 from tests.integration.distributed.support import (  # noqa: E402
@@ -155,6 +158,37 @@ def kill_trials(directory: Path, trials: int, latency_ms: int) -> tuple[int, int
     return lost, duplicated, total
 
 
+def _running(url: str, run_id: str) -> int:
+    sql = "SELECT COUNT(*) FROM results WHERE run_id = $1 AND status = 'running'"
+    return int(asyncio.run(pg_fetch(url, sql, run_id))[0][0])
+
+
+def cancel_latency(directory: Path) -> tuple[float, int]:
+    """Seconds from a cancel to none of the run's cases running, and how many ran at the cancel."""
+    _flush()
+    with fresh_postgres() as url:
+        env = service_env(url, REDIS_URL, "bench")
+        with (
+            running_server(directory, env, args=("--no-seed-demo",)) as api,
+            workers(directory, env, 3, concurrency=16),
+        ):
+            create_agent(api.url, "stuck", latency_ms=3_600_000, max_concurrency=1000)
+            run_id = submit(api.url, "stuck", 150)
+            deadline = time.monotonic() + 60
+            while (in_flight := _running(url, run_id)) < 30:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the workers never took the stuck run's cases")
+                time.sleep(0.05)
+            started = time.monotonic()
+            response = httpx.post(f"{api.url}/api/v1/runs/{run_id}/cancel", timeout=30)
+            response.raise_for_status()
+            while _running(url, run_id):
+                if time.monotonic() - started > 60:
+                    raise RuntimeError("the cancelled run's cases kept running")
+                time.sleep(0.02)
+            return time.monotonic() - started, in_flight
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=5000)
@@ -163,7 +197,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--lease-s", type=float, default=10.0)
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--skip", default="", help="comma list of: throughput,recovery,trials")
+    parser.add_argument(
+        "--skip", default="", help="comma list of: throughput,recovery,trials,cancel"
+    )
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     directory = Path(tempfile.mkdtemp(prefix="aifactory-bench-dist-"))
@@ -185,6 +221,13 @@ def main() -> None:
         print(f"{args.trials} kill trials (400 cases each, a worker SIGKILLed mid-batch):")
         lost, duplicated, total = kill_trials(directory, args.trials, args.latency_ms)
         print(f"  {total} cases: {lost} lost, {duplicated} duplicated")
+    if "cancel" not in skip:
+        took, in_flight = cancel_latency(directory)
+        print(
+            f"cancel with {in_flight} cases running on three workers: none running after "
+            f"{took:.2f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

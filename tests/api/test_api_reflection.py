@@ -233,9 +233,8 @@ async def test_cancel_stops_the_loop_and_its_runs(service: Service, script: Scri
         await asyncio.sleep(0.05)
     assert r.status == "running"
 
-    started = time.monotonic()
-    cancelled = await service.client.cancel_reflection(accepted.reflection_id)
-    assert time.monotonic() - started < 5
+    # The agent's calls hang for an hour: the cancel's answer does not wait for them.
+    cancelled = await asyncio.wait_for(service.client.cancel_reflection(accepted.reflection_id), 60)
     assert (cancelled.status, cancelled.stop_reason) == ("cancelled", "cancelled")
     assert cancelled.baseline is not None
     for run_id in (cancelled.baseline.train_run_id, cancelled.baseline.holdout_run_id):

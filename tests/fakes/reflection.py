@@ -58,7 +58,7 @@ class Script:
                 output_tokens=0 if self.tokens else None,
             )
         if self.agent_hangs:
-            return Hang(30)
+            return Hang(3600)  # an hour: anything that ends these calls sooner stopped them
         return Reply(
             text=agent_answer(body),
             input_tokens=self.tokens,

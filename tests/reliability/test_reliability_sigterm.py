@@ -1,9 +1,10 @@
 """SIGTERM to ``aifactory serve`` under load: requests in flight finish, the batch ends once.
 
-A batch of slow scripted cases runs while synchronous ``/test/run`` calls are in flight. SIGTERM
-goes to the server: every request already sent gets its full answer (no connection error), the
-server exits by itself, and the cases it held are finished or handed back. A new server on the
-same database completes the batch with exactly one result per case.
+A batch of slow scripted cases runs while synchronous ``/test/run`` calls are in flight: their
+agent (a gated HTTP agent) holds them until the server has begun shutting down. SIGTERM goes to
+the server: every request already sent gets its full answer (no connection error), the server
+exits by itself, and the cases it held are finished or handed back. A new server on the same
+database completes the batch with exactly one result per case.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.fakes.gated_agent import GatedAgent, gated_agent
 from tests.fakes.server_process import ServerProcess, server_env, start_server
 
 pytestmark = pytest.mark.slow
@@ -33,6 +36,7 @@ AGENT = {
     "max_concurrency": 8,
     "rate_limit_per_minute": None,
 }
+GATED_ID = f"gated-bot-{secrets.token_hex(4)}"
 
 
 def _client(server: ServerProcess) -> httpx.Client:
@@ -49,15 +53,28 @@ def _status(server: ServerProcess, run_id: str) -> dict[str, Any]:
     return body
 
 
+@pytest.fixture
+def gate() -> Iterator[GatedAgent]:
+    """The agent of the synchronous calls: it holds them until the test opens it."""
+    with gated_agent() as agent:
+        yield agent
+
+
 def test_sigterm_mid_batch_finishes_requests_in_flight_and_the_batch_once(
-    tmp_path: Path,
+    tmp_path: Path, gate: GatedAgent
 ) -> None:
     path = tmp_path / "term.db"
-    env = server_env(DATABASE_URL=f"sqlite+aiosqlite:///{path}", AIFACTORY_API_KEYS=KEY)
+    env = server_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{path}",
+        AIFACTORY_API_KEYS=KEY,
+        AIFACTORY_ALLOWED_AGENT_HOSTS="127.0.0.1",
+    )
     server = start_server(tmp_path, env)
     try:
         with _client(server) as client:
             assert client.post("/api/v1/agents", json=AGENT).status_code == 201
+            gated = {"id": GATED_ID, "kind": "http", "config": {"url": f"{gate.url}/agent"}}
+            assert client.post("/api/v1/agents", json=gated).status_code == 201
             cases = [
                 {"name": f"case {i}", "input": f"q{i}", "checks": [CHECK]} for i in range(TOTAL)
             ]
@@ -72,15 +89,13 @@ def test_sigterm_mid_batch_finishes_requests_in_flight_and_the_batch_once(
             time.sleep(0.05)
 
         answers: list[int | str] = []
-        sent = threading.Barrier(5)
 
         def call() -> None:
             with _client(server) as client:
-                sent.wait()
                 try:
                     one = {"name": "sync", "input": "q", "checks": []}
                     response = client.post(
-                        "/api/v1/test/run", json={"agent_id": AGENT_ID, "test_case": one}
+                        "/api/v1/test/run", json={"agent_id": GATED_ID, "test_case": one}
                     )
                     answers.append(response.status_code)
                 except httpx.HTTPError as exc:
@@ -89,10 +104,14 @@ def test_sigterm_mid_batch_finishes_requests_in_flight_and_the_batch_once(
         threads = [threading.Thread(target=call) for _ in range(4)]
         for thread in threads:
             thread.start()
-        sent.wait()
-        # The 300 ms agent answers only after the signal: these requests are in flight.
-        time.sleep(0.15)
+        # All four reached the agent, which holds them: these requests are in flight.
+        gate.wait_for_arrivals(4)
         server.process.send_signal(15)
+        deadline = time.monotonic() + 60
+        while "Shutting down" not in server.output():
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        gate.open()  # they answer only now, while the server shuts down
         for thread in threads:
             thread.join(timeout=60)
         assert answers == [200] * 4, answers

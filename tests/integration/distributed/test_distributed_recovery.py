@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 
 import pytest
 import redis
+from tests.fakes.gated_agent import gated_agent
 from tests.fakes.server_process import running_server
 from tests.integration.distributed.support import (
     assert_each_case_ended_once,
@@ -72,45 +74,46 @@ def test_an_idle_queue_still_hands_a_dead_workers_chunks_to_another_worker(
             assert client.xlen(queue_name) == 2  # nothing waits undelivered: the queue is idle
         finally:
             first.kill()
-        killed_at = time.monotonic()
         with workers(workdir, env, 1, concurrency=100):
-            done = wait_for_run(api.url, run_id, timeout_s=30)
-            recovered_after = time.monotonic() - killed_at
+            # Normally the lease (3 s), a heartbeat's expiry and a reconciler pass; the deadline
+            # only guards against a hang (bench/distributed.py prints the recovery time).
+            done = wait_for_run(api.url, run_id, timeout_s=120)
         consumers = client.xpending(queue_name, group)["consumers"]
     client.close()
     assert done["completed"] == 100
     assert_each_case_ended_once(database_url, run_id, 100)
-    # Lease (3 s) plus a heartbeat's expiry and a reconciler pass, plus running the cases.
-    assert recovered_after < 3 + 5 + 3
     assert consumers == []  # the dead consumer's entries were moved, and it was forgotten
 
 
 def test_sigterm_finishes_in_flight_cases_and_hands_the_rest_back_at_once(
     workdir: Path, database_url: str, redis_url: str, queue_name: str
 ) -> None:
-    # A long lease: only a released case could be picked up again quickly.
-    env = service_env(database_url, redis_url, queue_name, AIFACTORY_LEASE_S="60")
-    with running_server(workdir, env, args=("--no-seed-demo",)) as api:
-        create_agent(api.url, "patient", latency_ms=1500)
+    # A ten-minute lease: only a released case can be picked up again within the test.
+    env = service_env(
+        database_url, redis_url, queue_name, AIFACTORY_LEASE_S="600", LOG_LEVEL="INFO"
+    )
+    with (
+        gated_agent("ok") as gate,
+        running_server(workdir, env, args=("--no-seed-demo",)) as api,
+    ):
+        create_agent(api.url, "patient", kind="http", config={"url": f"{gate.url}/agent"})
         leaving = start_worker(workdir, env, concurrency=8)
         run_id = submit(api.url, "patient", 100)
-        while _count(database_url, run_id, "running") < 20:
+        gate.wait_for_arrivals(8)  # eight cases are in the agent's hands, held there
+        leaving.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while "stopping: finishing in-flight cases" not in leaving.log():
+            assert time.monotonic() < deadline, leaving.log()
             time.sleep(0.05)
-        time.sleep(0.3)  # cases are in the agent's hands now
-        stopped_at = time.monotonic()
-        code = leaving.terminate(timeout_s=20)
-        stop_took = time.monotonic() - stopped_at
+        gate.open()  # they answer only now, within the grace period (5 s)
+        code = leaving.process.wait(timeout=60)
         finished_by_leaving = run_status(api.url, run_id)["completed"]
         left_running = _count(database_url, run_id, "running")
-        started_at = time.monotonic()
         with workers(workdir, env, 1, concurrency=100):
-            wait_for_run(api.url, run_id, timeout_s=30)
-            took = time.monotonic() - started_at
-    assert code == 0
-    assert stop_took < 5 + 3  # the grace period (5 s), and a clean exit
+            wait_for_run(api.url, run_id, timeout_s=120)
+    assert code == 0  # a clean exit, not a kill
     assert finished_by_leaving >= 8  # the cases in flight at SIGTERM were finished and stored
-    assert left_running == 0  # the rest were released, not left to their 60 s lease
-    assert took < 20
+    assert left_running == 0  # the rest were released, not left to their lease
     assert_each_case_ended_once(database_url, run_id, 100)
 
 
