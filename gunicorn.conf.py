@@ -8,15 +8,20 @@ Settings come from the same environment as the rest of the service (``load_setti
   seconds (default 120), ``LOG_LEVEL``;
 - ``AIFACTORY_SHUTDOWN_GRACE_S`` seconds for in-flight requests on a graceful stop.
 
-Before any worker starts, the master migrates the database once (``on_starting``), so workers
-never race on the schema, and prepares ``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics`` and
+Before any worker starts, the master provisions the database once (``on_starting``): it migrates,
+stores ``AIFACTORY_API_KEYS``, seeds the demo when ``AIFACTORY_SEED_DEMO`` is set and makes a first
+admin key when there is none, under a database-wide lock that other replicas starting at the same
+moment wait for (:mod:`aifactory.provisioning`), so workers never race on any of it. A database
+that cannot be used is one line on stderr and exit status 2. The master also prepares
+``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics`` and
 ``/api/v1/metrics`` count every worker's requests; ``child_exit`` tells prometheus_client
-when a worker is gone. ``GUNICORN_CMD_ARGS`` still overrides anything set here.
+when a worker is gone. ``GUNICORN_CMD_ARGS`` still overrides anything set here, and an app named
+on the command line (``gunicorn main:app -c gunicorn.conf.py``, the original start command)
+replaces ``wsgi_app``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
@@ -24,8 +29,8 @@ import tempfile
 from typing import Any
 
 from aifactory.api.startup import check_server, session_secret
-from aifactory.cli_server import prepare
 from aifactory.errors import ConfigError
+from aifactory.provisioning import first_key_notice, provision_now
 from aifactory.settings import load_settings
 
 # Nothing here may import prometheus_client: it picks its storage (per process or shared files)
@@ -79,7 +84,7 @@ def _bound_hosts(server: Any) -> list[str]:
 
 
 def on_starting(server: Any) -> None:
-    """Once, in the master: refuse an unauthenticated public bind, migrate, set up metrics."""
+    """Once, in the master: refuse an unauthenticated public bind, provision, set up metrics."""
     try:
         # Keys, session secret, and no open server beyond loopback (aifactory.api.startup);
         # on loopback the development session secret is made here, once, for every worker.
@@ -89,16 +94,14 @@ def on_starting(server: Any) -> None:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
-    seed_demo = os.environ.get("AIFACTORY_SEED_DEMO", "").lower() in ("1", "true", "yes")
-    plaintext = asyncio.run(prepare(_settings, seed_demo=seed_demo))
-    server.log.info("Database migrated (%s).", _settings.database.split("://", 1)[0])
+    try:
+        plaintext = provision_now(_settings, seed_demo=_settings.seed_demo, first_key=True)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    server.log.info("Database provisioned (%s).", _settings.database.split("://", 1)[0])
     if plaintext:
-        print(
-            "A first admin API key was created. It is shown only this once:\n"
-            f"    {plaintext}\n"
-            "Use it as 'Authorization: Bearer <key>'; set AIFACTORY_API_KEYS in production.",
-            flush=True,
-        )
+        print(first_key_notice(plaintext), flush=True)
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         # Counts from a previous run of the server would be added to this one's.

@@ -47,39 +47,6 @@ def check_bind(settings: Settings, host: str) -> None:
         raise typer.Exit(2) from None
 
 
-async def prepare(settings: Settings, *, seed_demo: bool) -> str | None:
-    """Migrate, seed the demo agent and suite on first start, make a first admin key.
-
-    Returns the new key's plaintext when one was made (shown once by the caller).
-    """
-    from aifactory.demo import DEMO_AGENT, DEMO_SUITE
-    from aifactory.domain.models import AgentSpec, TestCase
-    from aifactory.store import agents_repo, keys_repo, migrate, suites_repo
-    from aifactory.store.database import Database
-
-    db = Database.from_settings(settings)
-    try:
-        await migrate.upgrade(db.engine)
-        plaintext = None
-        async with db.write() as session:
-            if seed_demo and (await agents_repo.list_agents(session, limit=1)).total == 0:
-                await agents_repo.create_agent(session, AgentSpec.model_validate(DEMO_AGENT))
-                if (await suites_repo.list_suites(session, limit=1)).total == 0:
-                    await suites_repo.create_suite(
-                        session,
-                        id=DEMO_SUITE["id"],
-                        name=DEMO_SUITE["name"],
-                        description=DEMO_SUITE["description"],
-                        cases=[TestCase.model_validate(c) for c in DEMO_SUITE["test_cases"]],
-                    )
-            keys = await keys_repo.list_keys(session, include_revoked=False, limit=1)
-            if settings.auth == "required" and not settings.api_keys and keys.total == 0:
-                _, plaintext = await keys_repo.create_key(session, "first admin", ["admin"])
-        return plaintext
-    finally:
-        await db.dispose()
-
-
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default SERVER_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default SERVER_PORT).")] = None,
@@ -89,8 +56,11 @@ def serve(
         bool, typer.Option("--seed-demo/--no-seed-demo", help="Seed a demo agent and suite.")
     ] = True,
 ) -> None:
-    """Run the API: migrates the database first, then serves (SQLite by default)."""
+    """Run the API: provisions the database first, then serves (SQLite by default)."""
     import uvicorn
+
+    from aifactory.errors import ConfigError
+    from aifactory.provisioning import provision_now
 
     settings = load_settings()
     bind = host or settings.server_host
@@ -98,7 +68,12 @@ def serve(
     check_bind(settings, bind)
     # The app factory of each server process checks the address it is served on again.
     os.environ["SERVER_HOST"] = bind
-    plaintext = asyncio.run(prepare(settings, seed_demo=seed_demo))
+    try:
+        plaintext = provision_now(settings, seed_demo=seed_demo, first_key=True)
+    except ConfigError as exc:
+        # One line however narrow the terminal: rich would wrap it at the console's width.
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
     if plaintext:
         out.print(
             "[bold green]A first admin API key was created. It is shown only this once:[/]\n"

@@ -6,11 +6,18 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JUDGE_MODEL = "anthropic:claude-sonnet-4-6"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./aifactory.db"
+
+
+def default_database_url(data_dir: str | None = None) -> str:
+    """The SQLite file used when no database is configured: ``aifactory.db`` in ``data_dir``."""
+    if not data_dir:
+        return DEFAULT_DATABASE_URL
+    return f"sqlite+aiosqlite:///{os.path.join(data_dir, 'aifactory.db')}"
 
 
 class Settings(BaseSettings):
@@ -25,6 +32,17 @@ class Settings(BaseSettings):
     database_prepared_statements: bool = Field(
         default=True, validation_alias="AIFACTORY_DB_PREPARED_STATEMENTS"
     )
+    data_dir: str | None = Field(default=None, validation_alias="AIFACTORY_DATA_DIR")
+    """Where the default SQLite file ``aifactory.db`` lives (default: the working directory)."""
+    supabase_url: str | None = Field(default=None, validation_alias="SUPABASE_URL")
+    supabase_key: str | None = Field(default=None, validation_alias="SUPABASE_KEY")
+    supabase_service_role_key: str | None = Field(
+        default=None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
+    )
+    """The original deployment's Supabase REST settings: read only to say they cannot be used as
+    a database (``SUPABASE_DB_URL`` is the one that can)."""
+    seed_demo: bool = Field(default=False, validation_alias="AIFACTORY_SEED_DEMO")
+    """Seed the demo agent and suite into an empty database on start (gunicorn, ``main:app``)."""
 
     anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
@@ -111,11 +129,19 @@ class Settings(BaseSettings):
     )
     case_timeout_s: float = Field(default=120.0, gt=0, validation_alias="AIFACTORY_CASE_TIMEOUT_S")
 
+    _database_defaulted: bool = PrivateAttr(default=False)
+
     @model_validator(mode="after")
     def _database_fallback(self) -> Settings:
         if not self.database_url:
-            self.database_url = self.supabase_db_url or DEFAULT_DATABASE_URL
+            self._database_defaulted = not self.supabase_db_url
+            self.database_url = self.supabase_db_url or default_database_url(self.data_dir)
         return self
+
+    @property
+    def database_defaulted(self) -> bool:
+        """Whether neither ``DATABASE_URL`` nor ``SUPABASE_DB_URL`` was given (SQLite is used)."""
+        return self._database_defaulted
 
     @property
     def database(self) -> str:

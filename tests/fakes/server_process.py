@@ -215,14 +215,14 @@ async def _admin(sql: str) -> None:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
+def postgres_database(*, fresh: bool = False) -> Iterator[str]:
     """The URL of a PostgreSQL database for one test.
 
-    ``AIFACTORY_TEST_PG_DB`` names an existing database to use as it is; otherwise a uniquely
-    named one is created and dropped afterwards. An unreachable server skips the test outside
-    CI and fails it when ``CI`` is set.
+    ``AIFACTORY_TEST_PG_DB`` names an existing database to use as it is (unless ``fresh``);
+    otherwise a uniquely named one is created and dropped afterwards. An unreachable server
+    skips the test outside CI and fails it when ``CI`` is set.
     """
-    name = os.environ.get("AIFACTORY_TEST_PG_DB") or ""
+    name = "" if fresh else os.environ.get("AIFACTORY_TEST_PG_DB") or ""
     created = False
     if not name:
         name = f"aifactory_e2e_{os.getpid()}_{secrets.token_hex(4)}"

@@ -35,6 +35,7 @@ from aifactory.api.routes import (
 from aifactory.api.startup import check_settings, session_secret
 from aifactory.api.throttle import FailureThrottle
 from aifactory.bootstrap import engine
+from aifactory.provisioning import first_key_notice, provision
 from aifactory.service.agents import AgentService
 from aifactory.service.insights import InsightService
 from aifactory.service.keys import KeyService
@@ -42,7 +43,6 @@ from aifactory.service.reflection import ReflectionService
 from aifactory.service.runs import RunService
 from aifactory.service.suites import SuiteService
 from aifactory.settings import Settings
-from aifactory.store import keys_repo, migrate
 from aifactory.store.database import Database
 from aifactory.web import routes as dashboard
 
@@ -53,32 +53,24 @@ def _operation_id(route: APIRoute) -> str:
     return route.operation_id or route.name
 
 
-async def bootstrap_keys(db: Database, settings: Settings) -> int:
-    """Store the keys of ``AIFACTORY_API_KEYS`` (admin scope) unless already stored."""
-    if not settings.api_keys:
-        return 0
-    count = 0
-    async with db.write() as session:
-        for index, plaintext in enumerate(k.strip() for k in settings.api_keys.split(",")):
-            if plaintext:
-                await keys_repo.ensure_key(
-                    session, plaintext, name=f"bootstrap-{index + 1}", scopes=("admin",)
-                )
-                count += 1
-    return count
-
-
 def create_app(
     settings: Settings,
     *,
     migrate_on_start: bool = True,
+    first_key: bool = False,
     on_ready: Callable[[Services], Any] | None = None,
 ) -> FastAPI:
     """The v1 API for ``settings``.
 
     Args:
         settings: Everything configurable; built by :func:`aifactory.settings.load_settings`.
-        migrate_on_start: Bring the database schema to the newest revision first.
+        migrate_on_start: Provision the database first (:mod:`aifactory.provisioning`: migrate,
+            store ``AIFACTORY_API_KEYS``, seed the demo when ``AIFACTORY_SEED_DEMO`` is set),
+            under a database-wide lock, so any number of processes may start at once. False
+            when a parent process did it before starting this one (gunicorn's master,
+            ``aifactory serve``).
+        first_key: While provisioning, make (and print, once) an admin key when keys are
+            required and none exists (``uvicorn main:app`` on a fresh database).
         on_ready: Called with the services once they are up (the embedded server seeds its demo
             agent and suite here).
 
@@ -96,8 +88,11 @@ def create_app(
         secret = session_secret(settings)
         db = Database.from_settings(settings)
         if migrate_on_start:
-            await migrate.upgrade(db.engine)
-        await bootstrap_keys(db, settings)
+            plaintext = await provision(
+                db, settings, seed_demo=settings.seed_demo, first_key=first_key
+            )
+            if plaintext:
+                print(first_key_notice(plaintext), flush=True)
         policy = AddressPolicy(settings.allowed_hosts())
         env = EnvPolicy.from_settings(settings)
         async with engine(settings) as parts:

@@ -1,7 +1,9 @@
 """Schema migrations run from code: ``aifactory serve`` on start and ``aifactory db upgrade``.
 
 One Alembic chain serves SQLite and PostgreSQL. On PostgreSQL the upgrade holds an advisory lock,
-so several gunicorn workers starting at once migrate one after another instead of racing.
+so several processes starting at once migrate one after another instead of racing; servers
+migrate through :mod:`aifactory.provisioning`, which holds that lock for the rest of their
+start-up work too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aifactory.settings import Settings
 from aifactory.store.database import SQLITE_BEGIN_OPTION, create_engine_for
@@ -41,6 +43,16 @@ def head_revision() -> str | None:
 async def upgrade(settings_or_url: Settings | str | AsyncEngine, revision: str = "head") -> None:
     """Bring the database up to ``revision`` (default: the newest)."""
     await _run(settings_or_url, lambda conn, cfg: command.upgrade(cfg, revision))
+
+
+async def upgrade_connection(conn: AsyncConnection, revision: str = "head") -> None:
+    """Bring the database up to ``revision`` inside ``conn``'s open transaction.
+
+    On PostgreSQL the schema's advisory lock is taken first and held until that transaction ends
+    (:mod:`aifactory.provisioning` does more in it); on SQLite the caller began it ``IMMEDIATE``.
+    """
+    await hold_lock(conn)
+    await conn.run_sync(_with_config, lambda _conn, cfg: command.upgrade(cfg, revision))
 
 
 async def downgrade(settings_or_url: Settings | str | AsyncEngine, revision: str = "base") -> None:
@@ -70,14 +82,21 @@ async def _run(settings_or_url: Settings | str | AsyncEngine, action: _Action) -
                 # Hold SQLite's write lock for the whole migration.
                 await conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             async with conn.begin():
-                if engine.dialect.name == "postgresql":
-                    await conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID}
-                    )
+                await hold_lock(conn)
                 await conn.run_sync(_with_config, action)
     finally:
         if owned:
             await engine.dispose()
+
+
+async def hold_lock(conn: AsyncConnection) -> None:
+    """On PostgreSQL, wait for the schema's advisory lock and hold it until the transaction ends.
+
+    Taken again by a transaction that holds it, it is granted at once. (On SQLite a transaction
+    begun ``IMMEDIATE`` holds the file's write lock, which serves the same end.)
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
 
 
 def _with_config(conn: Connection, action: _Action) -> None:
