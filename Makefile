@@ -23,8 +23,9 @@ INSTALLED := $(VENV)/.installed-extras
 # uv resolves the lock (universal: every platform and Python >= 3.11), from PyPI only.
 UV := uv==0.13.9
 
-# Python outside the package: the deployment's gunicorn conf, validator script and locustfile.
-PYPATHS := src tests bench loadtest gunicorn.conf.py test_api_deployment.py
+# Python outside the package: the deployment's gunicorn conf, main.py (the original's
+# `main:app`), validator script and locustfile.
+PYPATHS := src tests bench loadtest gunicorn.conf.py main.py test_api_deployment.py
 
 .PHONY: install check lint format typecheck test bench lock lock-upgrade
 
@@ -62,7 +63,7 @@ format:
 
 typecheck: $(INSTALLED)
 	$(PY) -m mypy
-	$(PY) -m mypy gunicorn.conf.py test_api_deployment.py loadtest/locustfile.py
+	$(PY) -m mypy gunicorn.conf.py main.py test_api_deployment.py loadtest/locustfile.py
 
 test: $(INSTALLED)
 	$(PY) -m pytest --cov --cov-report=term -q
