@@ -12,14 +12,17 @@ For one token, :meth:`CaseWorker.process_chunk`:
 4. records each result with ``complete_case`` (batched, see
    :mod:`aifactory.queue.completions`), which writes nothing for a case the worker no longer
    owns, so a redelivered token or a reclaimed lease never makes a second result;
-5. completes the run when no case is left, with its summary in the same transaction.
+5. completes the run when no case is left, with its summary in the same transaction, unless
+   its agent was deleted meanwhile: then the run fails, saying so.
 
 While cases run, a heartbeat extends the leases the worker holds (every ``lease_s / 3``), and a
 poller reads the status of the runs it works on (every ``poll_s``): when a run was cancelled or
-failed elsewhere its in-flight cases are cancelled at once. :meth:`CaseWorker.cancel_run` does the
-same without waiting for the poller. A run whose ``metadata.budget_usd`` is spent is failed with
-"budget exhausted". Cases taken off a stopped run are released (back to ``pending``), so no row
-stays ``running``; a cancelled run's rows were already made ``cancelled`` by ``request_cancel``.
+failed elsewhere its in-flight cases are cancelled at once, and when its agent was deleted the
+run fails with that reason (its cases still held are handed back, what finished is kept).
+:meth:`CaseWorker.cancel_run` stops a run's cases without waiting for the poller. A run whose
+``metadata.budget_usd`` is spent is failed with "budget exhausted". Cases taken off a stopped run
+are released (back to ``pending``), so no row stays ``running``; a cancelled run's rows were
+already made ``cancelled`` by ``request_cancel``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aifactory.bootstrap import Engine
 from aifactory.domain.models import AgentSpec, TestResult
@@ -46,6 +49,9 @@ from aifactory.store.database import Database
 from aifactory.store.errors import NotFound
 from aifactory.store.records import ClaimedCase, RunRecord
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
 log = logging.getLogger(__name__)
 
 _ACTIVE = ("queued", "running")
@@ -55,6 +61,21 @@ _EXTEND_BATCH = 500
 
 class _RunCannotGoOn(Exception):
     """The run must fail: its agent or version is gone, or cannot be built."""
+
+
+def _agent_deleted(run: RunRecord) -> str:
+    return (
+        f"Agent {run.agent_id!r} was deleted while the run was in progress, so the run cannot go "
+        "on; the results it finished are kept. Recreate the agent and start a new run."
+    )
+
+
+async def _agent_exists(session: AsyncSession, agent_id: str) -> bool:
+    try:
+        await agents_repo.get_agent(session, agent_id)
+    except NotFound:
+        return False
+    return True
 
 
 @dataclass(eq=False, slots=True)
@@ -338,8 +359,12 @@ class CaseWorker:
     async def _finish_if_done(self, run_id: str) -> None:
         async with self._db.session() as session:
             run = await runs_repo.get_run(session, run_id)
-        # The counters change with the rows, so they tell when no case is pending or running.
-        if run.status not in _ACTIVE or run.completed + run.cancelled < run.total:
+            # The counters change with the rows, so they tell when no case is pending or running.
+            if run.status not in _ACTIVE or run.completed + run.cancelled < run.total:
+                return
+            agent_exists = await _agent_exists(session, run.agent_id)
+        if not agent_exists:
+            await self._fail_run(run_id, _agent_deleted(run), reason="error", drain=True)
             return
         # Computed first, so the run is never seen completed without its summary.
         summary = await build_summary(self._db, run_id)
@@ -357,14 +382,16 @@ class CaseWorker:
             "start a new run to evaluate the remaining cases."
         )
 
-    async def _fail_run(self, run_id: str, error: str, reason: str) -> None:
+    async def _fail_run(self, run_id: str, error: str, reason: str, *, drain: bool = False) -> None:
+        """Fail the run; with ``drain`` (always for a spent budget) let running cases finish."""
         state = self._runs.get(run_id)
         if state is not None:
             if state.stopping:
                 return
             state.stopping = True
-            if reason == "budget" and state.active:
-                # Stop cleanly: no case starts any more, the ones already running are recorded.
+            if (drain or reason == "budget") and state.active:
+                # Stop cleanly: no case starts any more, the ones already running are recorded
+                # (before the summary, which would otherwise miss them).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(state.idle.wait(), timeout=30)
         async with self._db.write() as session:
@@ -439,20 +466,26 @@ class CaseWorker:
             except Exception:
                 log.warning("Reading run statuses failed.", exc_info=True)
                 continue
-            for run_id in ended:
-                self._spawn(self.cancel_run(run_id))
+            for run_id, why in ended.items():
+                if why is None:
+                    self._spawn(self.cancel_run(run_id))
+                else:
+                    self._spawn(self._fail_run(run_id, why, reason="error", drain=True))
 
-    async def _ended_runs(self, run_ids: list[str]) -> list[str]:
-        ended = []
+    async def _ended_runs(self, run_ids: list[str]) -> dict[str, str | None]:
+        """The runs that ended elsewhere (None), or must fail now (why: their agent is gone)."""
+        ended: dict[str, str | None] = {}
         async with self._db.session() as session:
             for run_id in run_ids:
                 try:
                     run = await runs_repo.get_run(session, run_id)
                 except NotFound:
-                    ended.append(run_id)
+                    ended[run_id] = None
                     continue
                 if run.status not in _ACTIVE:
-                    ended.append(run_id)
+                    ended[run_id] = None
+                elif not await _agent_exists(session, run.agent_id):
+                    ended[run_id] = _agent_deleted(run)
         return ended
 
     # -- shutdown -----------------------------------------------------------------------------

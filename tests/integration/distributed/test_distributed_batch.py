@@ -84,3 +84,25 @@ def test_workers_killed_mid_batch_again_and_again_lose_and_duplicate_nothing(
     assert kills >= 5, "the batch finished before five workers were killed; make it longer"
     assert done["completed"] == 3000
     assert_each_case_ended_once(database_url, run_id, 3000)
+
+
+def test_a_run_whose_agent_is_deleted_while_workers_run_it_fails_and_says_why(
+    workdir: Path, env: dict[str, str]
+) -> None:
+    with (
+        running_server(workdir, env, args=("--no-seed-demo",)) as api,
+        workers(workdir, env, 1, concurrency=2),
+    ):
+        # Fewer cases than one token claims: a worker holds them all before the agent is gone.
+        create_agent(api.url, "going", latency_ms=100, max_concurrency=2)
+        run_id = submit(api.url, "going", 40)
+        deadline = time.monotonic() + 60
+        while run_status(api.url, run_id)["completed"] == 0:
+            assert time.monotonic() < deadline, "no case finished within 60 s"
+            time.sleep(0.1)
+        assert httpx.delete(f"{api.url}/api/v1/agents/going", timeout=30).status_code == 204
+        done = wait_for_run(api.url, run_id, timeout_s=60, until=("completed", "failed"))
+    assert done["status"] == "failed"
+    assert "was deleted while the run was in progress" in done["error"]
+    assert 0 < done["completed"] < 40
+    assert done["summary"]["stopped_reason"] == "error"

@@ -108,7 +108,8 @@ async def test_a_cancel_made_elsewhere_is_noticed_by_the_worker(
     database: Database, start_queue: StartQueue
 ) -> None:
     queue = await start_queue(poll_s=0.1)
-    await add_agent(database, "slow", config={"default": "ok", "latency_ms": 2000})
+    # An hour of latency: only the cancel can end these calls.
+    await add_agent(database, "slow", config={"default": "ok", "latency_ms": 3_600_000})
     run = await add_run(database, "slow", 50, concurrency=5)
     await queue.enqueue(run.id, run.total)
 
@@ -123,9 +124,10 @@ async def test_a_cancel_made_elsewhere_is_noticed_by_the_worker(
     async def stopped() -> bool:
         return queue.worker.in_flight == 0
 
-    took = await wait_until(stopped, timeout_s=1.5, what="in-flight cases to stop")
+    # The deadline only guards against a hang (the poller reads statuses every 0.1 s).
+    took = await wait_until(stopped, timeout_s=60, what="in-flight cases to stop")
     print(f"\nin-flight cases stopped {took:.2f} s after a cancel made elsewhere")
-    await queue.run_until_idle(timeout_s=5)
+    await queue.run_until_idle(timeout_s=60)
     done = await get_run(database, run.id)
     assert done.status == "cancelled"
     assert done.completed == 0
@@ -189,6 +191,57 @@ async def test_a_run_of_a_deleted_agent_fails_and_says_why(
     assert done.completed == 0
     assert done.finished_at is not None
     assert "running" not in await row_counts(database, run.id)
+
+
+async def test_a_run_whose_agent_is_deleted_while_it_runs_fails_and_keeps_what_finished(
+    database: Database, start_queue: StartQueue
+) -> None:
+    queue = await start_queue()
+    await add_agent(database, "going", config={"default": "ok", "latency_ms": 20})
+    run = await add_run(database, "going", 200, concurrency=1)
+    await queue.enqueue(run.id, run.total)
+
+    async def started() -> bool:
+        return (await get_run(database, run.id)).completed >= 1
+
+    await wait_until(started, what="the first case to finish")
+    async with database.write() as session:
+        await agents_repo.delete_agent(session, "going")
+    await queue.run_until_idle(timeout_s=30)
+
+    done = await get_run(database, run.id)
+    assert done.status == "failed"
+    assert done.error is not None and "was deleted while the run was in progress" in done.error
+    assert 1 <= done.completed < 200
+    assert done.summary is not None and done.summary["stopped_reason"] == "error"
+    assert done.summary["completed"] == done.completed
+    counts = await row_counts(database, run.id)
+    assert "running" not in counts
+    assert counts["passed"] == done.completed
+
+
+async def test_a_run_whose_agent_is_deleted_during_its_last_case_fails_too(
+    database: Database, start_queue: StartQueue
+) -> None:
+    # The poller is off: the run reaches its end, and is failed there instead of completed.
+    queue = await start_queue(poll_s=3600)
+    await add_agent(database, "going", config={"default": "ok", "latency_ms": 1500})
+    run = await add_run(database, "going", 1)
+    await queue.enqueue(run.id, run.total)
+
+    async def claimed() -> bool:
+        return (await row_counts(database, run.id)).get("running") == 1
+
+    await wait_until(claimed, what="the case to be claimed")
+    async with database.write() as session:
+        await agents_repo.delete_agent(session, "going")
+    await queue.run_until_idle(timeout_s=30)
+
+    done = await get_run(database, run.id)
+    assert done.status == "failed"
+    assert done.error is not None and "deleted" in done.error
+    assert done.completed == 1
+    assert done.summary is not None and done.summary["stopped_reason"] == "error"
 
 
 async def test_a_case_longer_than_its_lease_is_not_handed_out_again(
