@@ -14,6 +14,7 @@ from rich.progress import Progress
 from aifactory.bootstrap import engine, rate_limiter
 from aifactory.domain.models import AgentSpec, RunSummary, TestCase
 from aifactory.domain.suites import iter_cases, load_suite
+from aifactory.engine.budget import require_run_prices
 from aifactory.engine.cache import DiskCache
 from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
 from aifactory.engine.runner import RunOptions, run_cases
@@ -92,6 +93,16 @@ async def execute(request: RunRequest, *, console: Console) -> RunOutcome:
         suite_name = suite.name or suite_name
         total_cases = len(suite.test_cases)
         cases = suite.test_cases
+    if request.budget_usd is not None:
+        # Before anything runs: a budget that a model without a price could overspend unseen.
+        streamed = request.suite.suffix.lower() in STREAMED_FORMATS
+        loaded = cases
+        require_run_prices(
+            settings,
+            spec,
+            (lambda: iter_cases(request.suite)) if streamed else (lambda: loaded),
+            budget="--budget-usd",
+        )
     total = total_cases * request.repeat
     sink = SpoolSink()
     disk_cache = DiskCache(settings.cache_dir) if request.cache else None

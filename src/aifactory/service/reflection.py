@@ -27,9 +27,11 @@ from aifactory.domain.reflection import (
     ReflectionCreate,
     ReflectionPublic,
 )
+from aifactory.engine.budget import reflector_spender
 from aifactory.errors import ConfigError
 from aifactory.llm.factory import parse_model, provider_configured
 from aifactory.reports.reflection import write_reflection_html, write_reflection_markdown
+from aifactory.service.budgets import require_budget_prices
 from aifactory.service.reflection_loop import ReflectionLoop
 from aifactory.store import agents_repo, reflections_repo, suites_repo
 from aifactory.store.database import Database
@@ -116,6 +118,17 @@ class ReflectionService:
             )
             details = [{"field": "reflector_model", "message": message}]
             raise InvalidRequest(message, details=details)
+        if body.budget_usd is not None:
+            # The agent, the judge (if the suite has model-graded checks) and the reflector all
+            # spend against the budget: each needs a price, or the budget could not be kept.
+            await require_budget_prices(
+                self.db,
+                self.engine.settings,
+                field="budget_usd",
+                agent_id=agent_id,
+                suite_id=body.suite_id,
+                reflector=reflector_spender(self.engine.settings, body.reflector_model),
+            )
         async with self.db.write() as session:
             await agents_repo.get_agent(session, agent_id)
             suite = await suites_repo.get_suite(session, body.suite_id)

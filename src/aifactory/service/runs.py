@@ -21,6 +21,7 @@ from aifactory.api.schemas import (
 from aifactory.bootstrap import Engine
 from aifactory.domain.models import AgentSpec, TestResult
 from aifactory.engine.case_runner import CaseRunnerOptions
+from aifactory.service.budgets import batch_budget, require_budget_prices
 from aifactory.service.validation import validate_agent, validate_cases
 from aifactory.store import agents_repo, keys_repo, results_repo, runs_repo, suites_repo
 from aifactory.store.database import Database
@@ -143,6 +144,16 @@ class RunService:
                 )
                 if existing is not None:
                     return self._accepted(await runs_repo.get_run(session, existing))
+        if batch_budget(body.metadata) is not None:
+            # A budget that a model without a price could overspend unseen is refused (422).
+            await require_budget_prices(
+                self.db,
+                self.engine.settings,
+                field="metadata.budget_usd",
+                agent_id=body.agent_id,
+                test_cases=body.test_cases,
+                suite_id=body.suite_id,
+            )
         # Before anything is stored: a full queue answers 503 with Retry-After.
         await self.queue.admit()
         metadata = dict(body.metadata)
