@@ -86,6 +86,9 @@ need "$AIFACTORY_BIN" "run ./run_local.sh once, or pip install -e ., to get the 
 if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
   printf '    note: the work tree has uncommitted changes; railway up uploads them as they are\n'
 fi
+# The server refuses to start without these (one line in the deploy logs), and Railway then keeps
+# the previous deployment: docs/deploy/railway.md.
+printf '    note: the Railway service needs AIFACTORY_SESSION_SECRET (openssl rand -hex 32) and, if set, AIFACTORY_API_KEYS of 32+ characters each\n'
 
 step "Tests: make check and make test"
 if [ "$skip_tests" = 1 ]; then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,10 @@ import tomllib
 from pathlib import Path
 
 import yaml
+from pydantic import AliasChoices
 from tests.fakes.gunicorn_process import ROOT
+
+from aifactory.settings import Settings
 
 DEPLOY_SH = ROOT / "DEPLOY.sh"
 K6_SCRIPT = ROOT / "performance-test.js"
@@ -186,3 +190,25 @@ def test_railway_and_compose_describe_the_production_stack() -> None:
     for name in ("AIFACTORY_QUEUE_URL", "DATABASE_URL"):
         assert api["environment"][name] == worker["environment"][name]
     assert api["environment"]["AIFACTORY_QUEUE_URL"].startswith("redis://redis:")
+
+
+def test_compose_refuses_to_start_the_api_without_a_session_secret() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    api = compose["services"]["api"]["environment"]
+    # The API listens on 0.0.0.0 in its container, where the server requires the secret;
+    # compose fails loudly when it is unset instead of passing an empty value.
+    assert api["SERVER_HOST"] == "0.0.0.0"
+    assert api["AIFACTORY_SESSION_SECRET"].startswith("${AIFACTORY_SESSION_SECRET:?")
+
+
+def test_env_example_lists_every_setting_commented_out() -> None:
+    text = (ROOT / ".env.example").read_text()
+    assert not re.findall(r"^[A-Z][A-Z0-9_]*=", text, flags=re.MULTILINE)
+    listed = set(re.findall(r"^# ([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
+    missing = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        names = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        if not any(name in listed for name in names):
+            missing.append(names[0])
+    assert missing == [], f"add these settings to .env.example, commented: {missing}"
