@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from aifactory.api import probe as probe_module
 from aifactory.api.probe import DatabaseProbe
 
 
@@ -36,12 +40,18 @@ async def test_concurrent_health_checks_share_one_database_round_trip() -> None:
     assert db.pings == 1
 
 
-async def test_an_outage_shows_once_the_reuse_window_has_passed() -> None:
+async def test_an_outage_shows_once_the_reuse_window_has_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]  # the probe's clock, moved by hand
+    monkeypatch.setattr(probe_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
     db = CountingDatabase()
-    probe = probe_for(db, ttl_s=0.05)
+    probe = probe_for(db, ttl_s=1.0)
     assert await probe.ok() is True
     db.answer = False
-    await asyncio.sleep(0.06)
+    now[0] += 0.99
+    assert await probe.ok() is True  # still within the reuse window
+    now[0] += 0.02
     assert await probe.ok() is False
     assert db.pings == 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from tests.fakes.service import Service
@@ -174,11 +175,16 @@ async def test_cancel_stops_a_running_batch(service: Service) -> None:
     }
     await service.client.create_agent(slow)
     accepted = await service.client.submit_batch("slow-bot", test_cases=cases(50))
-    await asyncio.sleep(0.5)
+    deadline = time.monotonic() + 60  # only guards against a hang
+    while (await service.client.get_status(accepted.run_id)).completed < 1:
+        assert time.monotonic() < deadline, "the batch never started"
+        await asyncio.sleep(0.02)
     cancelled = await service.client.cancel_run(accepted.run_id)
     assert cancelled.status == "cancelled"
-    await asyncio.sleep(0.5)
-    final = await service.client.get_status(accepted.run_id)
+    # The summary is written once the cases in flight at the cancel have settled.
+    while (final := await service.client.get_status(accepted.run_id)).summary is None:
+        assert time.monotonic() < deadline, "the cancelled run was never summarised"
+        await asyncio.sleep(0.02)
     assert final.status == "cancelled"
     assert final.completed < 50
     later = await service.client.get_status(accepted.run_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import httpx
@@ -23,14 +22,12 @@ def test_auth_disabled_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None
     database = tmp_path / "never.db"
     env = server_env(DATABASE_URL=f"sqlite+aiosqlite:///{database}", AIFACTORY_AUTH="disabled")
     port = free_port()
-    started = time.monotonic()
     server = start_server(tmp_path, env, host="0.0.0.0", port=port, wait=False)
     try:
-        returncode = server.process.wait(timeout=20)
+        returncode = server.process.wait(timeout=60)  # it exits by itself; this guards a hang
     finally:
         server.stop(timeout_s=1)
     assert returncode == 2
-    assert time.monotonic() - started < 20
     message = " ".join(server.stderr.split())
     assert "AIFACTORY_AUTH=disabled is only allowed on a loopback address" in message
     assert "0.0.0.0" in message

@@ -15,6 +15,7 @@ from tests.fakes.server_process import running_server, server_env
 KEY = "afk_e2e-workers-admin-key-0123456789abcdefghijk"
 REQUESTS = 120
 _SAMPLE = re.compile(r"^aifactory_http_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+METRICS_200 = 'method="GET",route="/api/v1/metrics",status="200"'
 
 
 def health_on_a_new_connection(port: int) -> int:
@@ -67,8 +68,14 @@ def test_two_workers_share_the_load_and_count_every_request(tmp_path: Path) -> N
             base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10.0
         ) as client:
             snapshot = client.get("/api/v1/metrics").json()
-            time.sleep(0.2)  # the other worker records its answer to the call above
-            exposition = client.get("/metrics")
+            # The worker that answered that call counts it just after; /metrics is not counted.
+            deadline = time.monotonic() + 30
+            while True:
+                exposition = client.get("/metrics")
+                if METRICS_200 in prometheus_requests(exposition.text):
+                    break
+                assert time.monotonic() < deadline, exposition.text
+                time.sleep(0.05)
 
     assert snapshot["requests_total"] >= REQUESTS
     assert exposition.status_code == 200
@@ -78,7 +85,7 @@ def test_two_workers_share_the_load_and_count_every_request(tmp_path: Path) -> N
     # The JSON view and the Prometheus view are the same numbers, give or take the JSON
     # request itself, which is counted after it answered.
     assert sum(samples.values()) - snapshot["requests_total"] in (0, 1)
-    assert samples.get('method="GET",route="/api/v1/metrics",status="200"') == 1
+    assert samples.get(METRICS_200) == 1
 
 
 def page_on_a_new_connection(port: int, cookie: str) -> int:

@@ -72,9 +72,15 @@ def test_workers_killed_mid_batch_again_and_again_lose_and_duplicate_nothing(
         create_agent(api.url, "fragile", latency_ms=10)
         run_id = submit(api.url, "fragile", 3000)
         rng = random.Random(7)
+        deadline = time.monotonic() + 90  # only guards against a hang
         while kills < 6:
-            time.sleep(0.8)
-            if run_status(api.url, run_id)["status"] == "completed":
+            # A kill each time another 400 cases are done, whatever the machine's speed.
+            while (progress := run_status(api.url, run_id))["completed"] < 400 * (kills + 1):
+                if progress["status"] == "completed":
+                    break
+                assert time.monotonic() < deadline, progress
+                time.sleep(0.05)
+            if progress["status"] == "completed":
                 break
             victim = rng.choice([w for w in started if w.alive()])
             victim.kill()

@@ -10,8 +10,26 @@ import pytest
 from aifactory.store.database import Database
 from aifactory.store.file_lock import InterProcessLock
 
+HANG_GUARD_S = 60  # only guards against a hang
 
-async def test_a_second_holder_waits_until_the_first_lets_go(tmp_path: Path) -> None:
+
+@pytest.fixture
+def waiting(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Set when a holder found the lock taken and began to wait for it."""
+    event = asyncio.Event()
+    wait = InterProcessLock._wait
+
+    async def spy(self: InterProcessLock, fd: int) -> None:
+        event.set()
+        await wait(self, fd)
+
+    monkeypatch.setattr(InterProcessLock, "_wait", spy)
+    return event
+
+
+async def test_a_second_holder_waits_until_the_first_lets_go(
+    tmp_path: Path, waiting: asyncio.Event
+) -> None:
     # Two open files of one path conflict like two processes would.
     first, second = InterProcessLock(tmp_path / "db.lock"), InterProcessLock(tmp_path / "db.lock")
     order: list[str] = []
@@ -22,27 +40,29 @@ async def test_a_second_holder_waits_until_the_first_lets_go(tmp_path: Path) -> 
 
     async with first.hold():
         waiter = asyncio.create_task(hold_second())
-        await asyncio.sleep(0.2)
-        assert order == []  # still waiting
+        await asyncio.wait_for(waiting.wait(), HANG_GUARD_S)
+        assert order == []  # found the lock taken: still waiting
         order.append("first out")
-    await asyncio.wait_for(waiter, 5)
+    await asyncio.wait_for(waiter, HANG_GUARD_S)
     assert order == ["first out", "second in"]
     first.close()
     second.close()
 
 
-async def test_a_cancelled_waiter_leaves_the_lock_free(tmp_path: Path) -> None:
+async def test_a_cancelled_waiter_leaves_the_lock_free(
+    tmp_path: Path, waiting: asyncio.Event
+) -> None:
     first, second = InterProcessLock(tmp_path / "db.lock"), InterProcessLock(tmp_path / "db.lock")
     async with first.hold():
         waiter = asyncio.create_task(second.hold().__aenter__())
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(waiting.wait(), HANG_GUARD_S)
         waiter.cancel()
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # the cancel reaches the waiter while the lock is still held
     with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(waiter, 5)
+        await asyncio.wait_for(waiter, HANG_GUARD_S)
     # Had the cancelled waiter kept the lock, this would never get it.
     third = InterProcessLock(tmp_path / "db.lock")
-    async with asyncio.timeout(5), third.hold():
+    async with asyncio.timeout(HANG_GUARD_S), third.hold():
         pass
     for lock in (first, second, third):
         lock.close()
