@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.fakes.gunicorn_process import GUNICORN_CONF, gunicorn_env, running_gunicorn
+from tests.fakes.server_process import ServerProcess, postgres_database
 
 KEY = "afk_e2e-gunicorn-admin-key-0123456789abcdefghij"
 _SAMPLE = re.compile(r"^aifactory_http_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
@@ -187,3 +188,42 @@ def test_conf_checks_the_addresses_gunicorn_is_told_to_bind(
         conf["on_starting"](server)
     assert exit_info.value.code == 2
     assert "AIFACTORY_SESSION_SECRET is not set" in capsys.readouterr().err
+
+
+STARTS = 5
+
+
+def booted_workers(server: ServerProcess) -> int:
+    """Workers whose app finished its start-up (uvicorn logs it at INFO in gunicorn's log)."""
+    return server.stderr.count("Application startup complete.")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_five_starts_on_fresh_postgres_with_three_workers_all_serve(tmp_path: Path) -> None:
+    # Each worker used to store AIFACTORY_API_KEYS as it started: on a fresh database two of
+    # them inserted the key at once about one start in three, and the master exited.
+    for start in range(STARTS):
+        directory = tmp_path / f"start-{start + 1}"
+        directory.mkdir()
+        with postgres_database(fresh=True) as url:
+            env = gunicorn_env(
+                directory, workers=3, DATABASE_URL=url, AIFACTORY_API_KEYS=KEY, LOG_LEVEL="INFO"
+            )
+            with running_gunicorn(directory, env) as server:
+                deadline = time.monotonic() + 60
+                while booted_workers(server) < 3:
+                    assert server.alive(), f"start {start + 1} failed:\n{server.stderr}"
+                    assert time.monotonic() < deadline, f"start {start + 1}:\n{server.stderr}"
+                    time.sleep(0.05)
+                with httpx.Client(base_url=server.url, timeout=10) as client:
+                    health = client.get("/health")
+                    keys = client.get("/api/v1/keys", headers={"Authorization": f"Bearer {KEY}"})
+                assert server.alive()
+                output = server.output()
+            assert health.status_code == 200, f"start {start + 1}: {health.text}"
+            assert health.json()["database"] == "ok"
+            assert keys.status_code == 200, f"start {start + 1}: {keys.text}"
+            assert [k["name"] for k in keys.json()["items"]] == ["bootstrap-1"]
+            assert "Worker failed to boot" not in output
+            assert "Traceback" not in output
