@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -201,10 +202,15 @@ def _write_reports(
             write_markdown(out, sink.results(), summary, title=suite_name)
     if request.html is not None:
         histogram = score_histogram(r.score for r in sink.results())
+        # Every case, the ones that did not pass first.
+        ordered = itertools.chain(
+            (r for r in sink.results() if r.status != "passed"),
+            (r for r in sink.results() if r.status == "passed"),
+        )
         with request.html.open("w", encoding="utf-8") as out:
             write_html(
                 out,
-                sink.results(),
+                ordered,
                 summary,
                 title=suite_name,
                 meta=[("agent", agent_name), ("suite", suite_name)],

@@ -132,7 +132,10 @@ async def test_reports_in_every_format(service: Service) -> None:
         assert response.headers["content-type"].startswith(media_type)
         assert f"aifactory-run-{v2}." in response.headers["content-disposition"]
     html = (await service.client.get_report(v2, "html")).decode()
-    assert "hard 7" in html and "easy 0" not in html  # failures listed, passes not
+    # Every case is listed, the failures first.
+    assert "hard 7" in html and "easy 0" in html
+    assert html.index('data-status="failed"') < html.index('data-status="passed"')
+    assert html.count('<details class="case"') == 13
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and XSS not in html
     report = json.loads(await service.client.get_report(v2, "json"))
     assert report["meta"]["run_id"] == v2

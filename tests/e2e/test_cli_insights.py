@@ -88,5 +88,8 @@ def test_run_writes_an_html_report(tmp_path: Path) -> None:
     document = report.read_text()
     assert document.startswith("<!DOCTYPE html>")
     assert "capitals" in document and "peru" in document
+    # Both cases, the failed one first, the passed one collapsed like it.
+    assert document.count('<details class="case"') == 2
+    assert document.index('data-status="failed"') < document.index('data-status="passed"')
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in document
     assert "<script>alert(1)" not in document

@@ -21,8 +21,6 @@ from aifactory.domain.models import Interval, RunSummary, TestResult
 from aifactory.reports import charts
 
 HISTOGRAM_BINS = 10
-SEARCH_CHARS = 2000
-"""How much of a case's text the in-page filter searches (keeps the file from doubling)."""
 
 
 @functools.cache
@@ -90,7 +88,6 @@ def _case(result: TestResult) -> dict[str, Any]:
         else "\n".join(f"{m.role}: {m.content}" for m in case.input)
     )
     reason = _reason(result)
-    search = f"{case.name}\n{reason}\n{result.output or ''}"[:SEARCH_CHARS].lower()
     return {
         "name": case.name,
         "status": result.status,
@@ -105,14 +102,12 @@ def _case(result: TestResult) -> dict[str, Any]:
         "output": result.output,
         "latency": f"{result.latency_ms:.0f} ms" if result.latency_ms is not None else "",
         "checks": result.checks,
-        "search": search,
     }
 
 
-def _failures(results: Iterable[TestResult]) -> Iterator[dict[str, Any]]:
+def _cases(results: Iterable[TestResult]) -> Iterator[dict[str, Any]]:
     for result in results:
-        if result.status != "passed":
-            yield _case(result)
+        yield _case(result)
 
 
 def _tag_rows(summary: RunSummary) -> list[dict[str, Any]]:
@@ -191,8 +186,9 @@ def write_html(
 
     Args:
         out: Where to write (text).
-        results: The run's results; passed ones are skipped, so the caller may pass only the
-            failed and errored ones. Rendered in the order given, streamed.
+        results: The run's results, every one listed (collapsed, with a filter by status and
+            text); rendered in the order given, streamed, so callers put the errors and
+            failures first.
         summary: The run's summary (pass rate and score with intervals, latency, cost, tags).
         title: The report's heading (suite or run name).
         meta: Pairs shown under the title (agent, version, run id, dates).
@@ -228,7 +224,8 @@ def write_html(
             else None
         ),
         "latency_chart": _latency_chart(lat),
-        "failures": _failures(results),
+        "cases": _cases(results),
+        "all_passed": summary.completed > 0 and not summary.failed and not summary.errored,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
     for chunk in environment().get_template("run.html.j2").generate(**context):

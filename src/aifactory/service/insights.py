@@ -155,11 +155,21 @@ class InsightService:
             return RunSummary.model_validate(record.summary)
         return await build_summary(self.db, record.id)
 
-    async def _spool_failures(self, run_id: str, sink: SpoolSink, *, limit: int | None) -> int:
-        """Errors first, then failures, each in case order; returns how many were spooled."""
+    async def _spool_failures(
+        self,
+        run_id: str,
+        sink: SpoolSink,
+        *,
+        limit: int | None,
+        statuses: tuple[str, ...] = ("error", "failed"),
+    ) -> int:
+        """Errors first, then failures (then ``statuses``' others), each in case order.
+
+        Returns how many were spooled.
+        """
         count = 0
         async with self.db.session() as session:
-            for status in ("error", "failed"):
+            for status in statuses:
                 offset = 0
                 while limit is None or count < limit:
                     size = PAGE if limit is None else min(PAGE, limit - count)
@@ -207,7 +217,10 @@ class InsightService:
         try:
             if fmt == "html":
                 histogram = await self._histogram(run_id)
-                await self._spool_failures(run_id, sink, limit=None)
+                # Every case: the report lists the passed ones too, after the others.
+                await self._spool_failures(
+                    run_id, sink, limit=None, statuses=("error", "failed", "passed")
+                )
                 meta = _meta(record)
                 body = await asyncio.to_thread(
                     _render,

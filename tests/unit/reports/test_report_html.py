@@ -46,11 +46,11 @@ def test_the_report_names_no_url_and_loads_nothing() -> None:
     assert not re.search(r"https?:|//[a-z]|url\(", document, re.IGNORECASE)
 
 
-def test_summary_charts_and_every_failed_or_errored_case_are_there() -> None:
+def test_summary_charts_and_every_case_are_there() -> None:
     document = render()
     page = probe(document)
     text = " ".join(" ".join(page.text).split())
-    for section in ("summary", "charts", "tags", "failures"):
+    for section in ("summary", "charts", "tags", "results"):
         assert page.count("section") and any(
             t == "section" and a.get("id") == section for t, a in page.tags
         ), section
@@ -62,23 +62,35 @@ def test_summary_charts_and_every_failed_or_errored_case_are_there() -> None:
     assert page.count("svg", **{"class": "chart"}) == 3
     assert page.count("line", **{"class": "wh"}) == 3 * 2  # two tags, three lines each
     assert "Score distribution" in text
-    # The three cases that did not pass, each with output, checks and reasons.
-    assert page.count("details", **{"class": "case"}) == 3
-    statuses = [a.get("data-status") for t, a in page.tags if t == "details"]
-    assert sorted(statuses) == ["error", "failed", "failed"]  # type: ignore[type-var]
+    # Every case, passed ones too, each with output, checks and reasons, all collapsed.
+    cases = [a for t, a in page.tags if t == "details"]
+    assert [a.get("class") for a in cases] == ["case"] * 5
+    assert [a.get("data-status") for a in cases] == [
+        "passed",
+        "failed",
+        "error",
+        "passed",
+        "failed",
+    ]
+    assert not any("open" in a for a in cases)
     assert "did not contain '30 days'" in text
     assert "agent timed out" in text
-    assert page.count("table", **{"class": "checks"}) == 3
-    assert "case 0" not in text  # passed cases are not listed
+    assert "found it" in text  # a passed case's check reason
+    assert page.count("table", **{"class": "checks"}) == 5
+    assert "case 0" in text and "case 3" in text
+    # The filter covers every status, all shown at first.
+    boxes = {a.get("value"): a for t, a in page.tags if a.get("class") == "filter-status"}
+    assert set(boxes) == {"failed", "error", "passed"}
+    assert all("checked" in box for box in boxes.values())
 
 
-def test_a_run_where_everything_passed_says_so() -> None:
+def test_a_run_where_everything_passed_says_so_and_lists_them() -> None:
     results = [r for r in sample() if r.status == "passed"]
     out = io.StringIO()
     write_html(out, results, summarize(results), title="green")
     page = probe(out.getvalue())
     assert "Every case passed." in "".join(page.text)
-    assert page.count("details") == 0
+    assert [a.get("data-status") for t, a in page.tags if t == "details"] == ["passed"] * 2
 
 
 def test_score_histogram_bins() -> None:
