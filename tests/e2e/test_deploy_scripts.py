@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -13,6 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import AliasChoices
 from tests.fakes.gunicorn_process import ROOT
+from tests.fakes.server_process import free_port
 
 from aifactory.settings import Settings
 
@@ -212,3 +215,67 @@ def test_env_example_lists_every_setting_commented_out() -> None:
         if not any(name in listed for name in names):
             missing.append(names[0])
     assert missing == [], f"add these settings to .env.example, commented: {missing}"
+
+
+RUN_LOCAL = ROOT / "run_local.sh"
+
+
+def local_copy(directory: Path, *, installed: bool) -> Path:
+    """run_local.sh beside a fake .venv: its python logs pip calls, its aifactory logs serve."""
+    shutil.copy(RUN_LOCAL, directory / "run_local.sh")
+    bin_dir = directory / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    python = bin_dir / "python"
+    python.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "-c" ]; then exit {0 if installed else 1}; fi\n'
+        f'echo "python $*" >> "{directory}/calls.log"\n'
+        'echo "pip ran"\n'
+    )
+    python.chmod(0o755)
+    aifactory = bin_dir / "aifactory"
+    aifactory.write_text(f'#!/bin/sh\necho "aifactory $*" >> "{directory}/calls.log"\n')
+    aifactory.chmod(0o755)
+    if installed:
+        (directory / "pyproject.toml").write_text("")
+        os.utime(directory / "pyproject.toml", (0, 0))
+        (directory / ".venv" / ".installed").touch()
+    return directory / "run_local.sh"
+
+
+def run_local(script: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(script), *args],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(script.parent), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_run_local_says_what_it_does_while_it_installs(tmp_path: Path) -> None:
+    script = local_copy(tmp_path, installed=False)
+    result = run_local(script, SERVER_PORT=str(free_port()))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Installing aifactory and its dependencies into .venv")
+    assert "pip ran" in lines[1:-1]
+    assert lines[-1] == "Installed into .venv."
+    assert calls(tmp_path)[-1] == "aifactory serve"
+
+
+def test_run_local_says_in_one_line_when_the_port_is_taken(tmp_path: Path) -> None:
+    script = local_copy(tmp_path, installed=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_local(script, SERVER_PORT=str(port))
+        given = run_local(script, "--port", str(port), SERVER_PORT=str(free_port()))
+    assert result.returncode == 2
+    assert result.stdout == ""  # installed already: nothing to say before the port
+    (line,) = result.stderr.splitlines()
+    assert f"port {port} on 127.0.0.1 is already in use" in line
+    assert f"SERVER_PORT={port + 1} bash run_local.sh" in line
+    assert given.returncode == 2 and f"port {port}" in given.stderr
+    assert calls(tmp_path) == []  # the server was never started
