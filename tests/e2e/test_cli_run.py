@@ -197,6 +197,34 @@ test_cases:
     assert "aifactory run: [bold]release[/bold] checks" in proc.stdout
 
 
+def test_the_missing_extra_hint_keeps_its_brackets(tmp_path: Path) -> None:
+    # "[embeddings]" in the install hint was read as a Rich tag and vanished from the table.
+    stub = tmp_path / "no-extra" / "sentence_transformers"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('the embeddings extra is missing')\n")
+    agent = write(tmp_path / "agent.yaml", AGENT)
+    suite = write(
+        tmp_path / "suite.yaml",
+        "test_cases:\n  - {name: meaning, input: hi, expected: hello,"
+        " checks: [{type: semantic_similarity}]}\n",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "aifactory", "run", str(suite), "--agent", str(agent), "-q"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "COLUMNS": "1000",
+            "PYTHONPATH": str(stub.parent),
+        },
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "-e '.[embeddings]' in the project's clone" in proc.stdout
+
+
 def test_repeat_and_cache(tmp_path: Path) -> None:
     agent = write(tmp_path / "agent.yaml", AGENT)
     suite = write(

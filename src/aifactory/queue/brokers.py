@@ -92,7 +92,8 @@ def distributed_broker(
         except ImportError as exc:  # pragma: no cover - the extra is missing
             raise ConfigError(
                 "AIFACTORY_QUEUE_URL names RabbitMQ, but taskiq-aio-pika is not installed; "
-                "run: pip install 'ai-factory-testing[distributed]'."
+                "run .venv/bin/pip install -c requirements/lock.txt -e '.[distributed]' in the "
+                "project's clone."
             ) from exc
         name = settings.queue_name
         broker = AioPikaBroker(

@@ -13,7 +13,10 @@ from typing import Any
 
 from aifactory.errors import CheckError
 
-INSTALL_HINT = "pip install 'ai-factory-testing[embeddings]'"
+# The package is installed from its clone (no index serves it), at the locked versions.
+INSTALL_HINT = (
+    ".venv/bin/pip install -c requirements/lock.txt -e '.[embeddings]' in the project's clone"
+)
 
 
 class MiniLMEmbedder:
