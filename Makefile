@@ -39,12 +39,15 @@ install:
 $(INSTALLED): pyproject.toml $(LOCK)
 	$(MAKE) install
 
-# Keeps the pins it can and adds what pyproject.toml or requirements/lock.in gained since.
+# Keeps the pins it can and adds what pyproject.toml or requirements/lock.in gained since. The
+# lock is rewritten only when it changes, so re-running it does not make installs go again.
 lock:
 	command -v $(PY) >/dev/null || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet '$(UV)'
+	if [ -f $(LOCK) ]; then cp $(LOCK) $(LOCK).new; fi
 	$(PY) -m uv pip compile --quiet --universal --python-version 3.11 --all-extras $(UPGRADE) \
-		--custom-compile-command 'make lock' pyproject.toml requirements/lock.in -o $(LOCK)
+		--custom-compile-command 'make lock' pyproject.toml requirements/lock.in -o $(LOCK).new
+	if cmp -s $(LOCK).new $(LOCK); then rm $(LOCK).new; else mv $(LOCK).new $(LOCK); fi
 
 # Every pin moves to the newest release the ranges allow.
 lock-upgrade:
