@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, emoji=False)
+out = Console(emoji=False)
 
 db_app = typer.Typer(help="Database schema: upgrade, downgrade, current.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
@@ -158,7 +158,7 @@ def keys_create(
     try:
         record, plaintext = asyncio.run(_with_db(lambda s: keys_repo.create_key(s, name, scope)))
     except ValueError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     out.print(f"id {record.id}, scopes {' '.join(record.scopes)}\n{plaintext}")
 
@@ -173,7 +173,7 @@ def keys_list() -> None:
     for key in page.items:
         table.add_row(
             key.id,
-            key.name,
+            escape(key.name),
             key.prefix,
             " ".join(key.scopes),
             key.created_at.isoformat(timespec="seconds"),
@@ -191,6 +191,6 @@ def keys_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
     try:
         asyncio.run(_with_db(lambda s: keys_repo.revoke_key(s, key_id)))
     except NotFound as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
-    out.print(f"Revoked {key_id}.")
+    out.print(f"Revoked {escape(key_id)}.", highlight=False)
