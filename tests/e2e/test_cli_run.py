@@ -171,6 +171,25 @@ def test_a_malformed_agent_file_is_named_with_its_line_and_column(
     assert line.endswith(f"{where}.")
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("suite.yaml", "test_cases:\n  - {name: a, input: [b\n", "at line 3, column 1"),
+        ("suite.json", '{"test_cases": [\n  {"name": "a",}\n]}\n', "at line 2, column 16"),
+    ],
+)
+def test_a_malformed_suite_file_is_named_with_its_line_and_column(
+    tmp_path: Path, name: str, text: str, where: str
+) -> None:
+    agent = write(tmp_path / "agent.yaml", AGENT)
+    suite = write(tmp_path / name, text)
+    proc = aifactory("run", str(suite), "--agent", str(agent), cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {suite}: The file is not valid")
+    assert line.endswith(f"{where}.")
+
+
 def test_names_and_reasons_with_square_brackets_print_verbatim(tmp_path: Path) -> None:
     # Rich reads [tags] as markup: unescaped, "[/quote]" crashed the run with a MarkupError
     # and "[source]" (or an ":emoji:" code) vanished from the table.
