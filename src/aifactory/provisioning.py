@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -57,8 +58,9 @@ def check_database(settings: Settings) -> None:
     """
     rest = [name for name, field in _SUPABASE_REST if getattr(settings, field)]
     if rest and settings.database_defaulted:
+        named = rest[0] if len(rest) == 1 else f"{', '.join(rest[:-1])} and {rest[-1]}"
         raise ConfigError(
-            f"{' and '.join(rest)} {'is' if len(rest) == 1 else 'are'} set but no database is: "
+            f"{named} {'is' if len(rest) == 1 else 'are'} set but no database is: "
             "Supabase's REST address and keys cannot be used as a database. Set SUPABASE_DB_URL "
             "to the PostgreSQL connection string (Supabase dashboard → Connect), or DATABASE_URL."
         )
@@ -68,15 +70,18 @@ def check_database(settings: Settings) -> None:
 
 
 def sqlite_problem(url: str) -> str | None:
-    """Why this user cannot keep the SQLite database of ``url``, or None (also for PostgreSQL).
+    """Why this process cannot keep the SQLite database of ``url``, or None (also for PostgreSQL).
 
-    SQLite writes a journal beside the file, so its directory must be writable too.
+    SQLite writes its journal beside the file, so the directory must take new files too: a file
+    is made there and removed to find out (permission bits do not tell for root, a read-only
+    mount or an immutable directory).
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     path = Path(parsed.database).absolute()
     directory = path.parent
+    verb = "written" if path.exists() else "created"
     fix = (
         "Set AIFACTORY_DATA_DIR to a writable directory (in the Docker image, mount a volume at "
         "/app/data), or DATABASE_URL to another database."
@@ -88,17 +93,24 @@ def sqlite_problem(url: str) -> str | None:
             f"The SQLite database {path} cannot be created: its directory cannot be made "
             f"({exc.strerror or exc}). {fix}"
         )
-    if not os.access(directory, os.W_OK | os.X_OK):
-        verb = "written" if path.exists() else "created"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".aifactory-write-check-", dir=directory)
+    except OSError as exc:
         return (
             f"The SQLite database {path} cannot be {verb}: the directory {directory} is not "
-            f"writable by this user (uid {os.getuid()}). {fix}"
+            f"writable by this user (uid {os.getuid()}: {exc.strerror or exc}). {fix}"
         )
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        return (
-            f"The SQLite database {path} cannot be written: the file is not writable by this "
-            f"user (uid {os.getuid()}). {fix}"
-        )
+    os.close(fd)
+    os.unlink(probe)
+    if path.exists():
+        try:
+            with path.open("r+b"):
+                pass
+        except OSError as exc:
+            return (
+                f"The SQLite database {path} cannot be written: the file is not writable by this "
+                f"user (uid {os.getuid()}: {exc.strerror or exc}). {fix}"
+            )
     return None
 
 
