@@ -51,6 +51,9 @@ def fuzz_settings(database: Path) -> dict[str, str]:
         "AIFACTORY_API_KEYS": KEY,
         "AIFACTORY_CASE_TIMEOUT_S": "2",
         "AIFACTORY_LLM_MAX_ATTEMPTS": "1",
+        # `ignored_auth` repeats every operation with a wrong key, all from one address: the
+        # failed-authentication throttle (tested in test_api_throttle) would answer them 429.
+        "AIFACTORY_AUTH_FAILURES_PER_MINUTE": "0",
         # Port 9 (discard) on loopback: a judge call fails at once and leaves the machine never.
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
         "OPENAI_BASE_URL": "http://127.0.0.1:9",
