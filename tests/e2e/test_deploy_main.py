@@ -58,15 +58,30 @@ def test_uvicorn_main_app_provisions_a_fresh_database_and_shows_one_first_key(
     assert "first admin API key" in server.stdout
 
 
-def test_uvicorn_main_app_refuses_supabase_rest_settings_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (
+            {"SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_KEY": "anon-key-value"},
+            "Set SUPABASE_DB_URL to the PostgreSQL connection string",
+        ),
+        ({"AIFACTORY_API_KEYS": "anon-key-value"}, "AIFACTORY_API_KEYS: key number 1 is"),
+    ],
+    ids=["supabase REST settings alone", "a short operator key"],
+)
+def test_uvicorn_main_app_refuses_bad_settings_in_one_line(
+    tmp_path: Path, variables: dict[str, str], expected: str
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "uvicorn", "main:app", "--port", "1"],
         cwd=ROOT,
         env=server_env(
-            SUPABASE_URL="https://abc.supabase.co",
-            SUPABASE_KEY="anon-key-value",
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'never.db'}",
             AIFACTORY_CACHE_DIR=str(tmp_path / "cache"),
-        ),
+            **variables,
+        )
+        if "SUPABASE_URL" not in variables
+        else server_env(AIFACTORY_CACHE_DIR=str(tmp_path / "cache"), **variables),
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,6 +89,7 @@ def test_uvicorn_main_app_refuses_supabase_rest_settings_in_one_line(tmp_path: P
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
-    assert "Set SUPABASE_DB_URL to the PostgreSQL connection string" in errors[0]
+    assert expected in errors[0]
     assert "Traceback" not in result.stderr
     assert "anon-key-value" not in result.stdout + result.stderr
+    assert not (tmp_path / "never.db").exists()
