@@ -16,7 +16,13 @@ from sqlalchemy import text
 from tests.fakes.service import ADMIN_KEY, Service
 
 from aifactory.api.app import create_app
-from aifactory.api.startup import check_server, check_settings, local_secret, session_secret
+from aifactory.api.startup import (
+    check_server,
+    check_settings,
+    command_line_hosts,
+    local_secret,
+    session_secret,
+)
 from aifactory.errors import ConfigError
 from aifactory.settings import load_settings
 
@@ -161,3 +167,21 @@ async def test_a_copy_of_the_database_forges_no_session_on_a_development_server(
             answer = await forger.get("/", follow_redirects=False)
             assert answer.status_code == 303
             assert answer.headers["location"].startswith("/signin")
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "hosts"),
+    [
+        (["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"], {}, ["0.0.0.0"]),
+        (["uvicorn", "main:app", "--host=::"], {}, ["::"]),
+        (["gunicorn", "main:app", "-b", "0.0.0.0:80", "-b[::1]:81"], {}, ["0.0.0.0", "[::1]"]),
+        (["gunicorn", "main:app", "--bind=unix:/run/app.sock"], {}, ["unix:/run/app.sock"]),
+        (["gunicorn", "main:app"], {"GUNICORN_CMD_ARGS": "--bind 10.1.2.3:80"}, ["10.1.2.3"]),
+        (["uvicorn", "main:app"], {"UVICORN_HOST": "192.0.2.1"}, ["192.0.2.1"]),
+        (["uvicorn", "main:app", "--port", "8000"], {}, []),
+    ],
+)
+def test_an_app_imported_by_name_reads_where_its_server_listens(
+    argv: list[str], environ: dict[str, str], hosts: list[str]
+) -> None:
+    assert command_line_hosts(argv, environ) == hosts

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.fakes.gunicorn_process import ROOT
 from tests.fakes.server_process import (
     free_port,
     is_listening,
@@ -108,4 +111,29 @@ def test_a_short_operator_key_refuses_the_start_without_showing_it(tmp_path: Pat
     assert len(lines) == 1, stderr
     assert "AIFACTORY_API_KEYS: key number 1 is 7 characters long" in lines[0]
     assert "hunter2" not in stderr
+    assert not database.exists()
+
+
+def test_uvicorn_main_app_on_a_public_address_needs_the_session_secret(tmp_path: Path) -> None:
+    # The original start command, run by hand: the app reads uvicorn's --host itself.
+    database = tmp_path / "never.db"
+    env = server_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        AIFACTORY_API_KEYS="afk_e2e-start-admin-key-0123456789abcdefghij",
+    )
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "0.0.0.0", "--port"]
+    finished = subprocess.run(
+        [*command, str(port)],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 2
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert "AIFACTORY_SESSION_SECRET is not set" in lines[0]
+    assert not is_listening(port)
     assert not database.exists()

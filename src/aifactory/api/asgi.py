@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 from fastapi import FastAPI
 
 from aifactory.api.app import create_app
 from aifactory.api.logs import configure_logging
-from aifactory.api.startup import check_server
+from aifactory.api.startup import check_server, command_line_hosts
 from aifactory.errors import ConfigError
 from aifactory.provisioning import check_database
 from aifactory.settings import Settings, load_settings
@@ -39,8 +40,10 @@ def standalone_app() -> FastAPI:
 
 def _build(settings: Settings, *, provisioned: bool) -> FastAPI:
     try:
-        # SERVER_HOST is the address gunicorn binds (and aifactory serve passes its --host).
-        check_server(settings, settings.server_host)
+        # SERVER_HOST is the address gunicorn.conf.py binds (and aifactory serve passes its
+        # --host); a server started by hand may have been told another on its command line.
+        for host in {settings.server_host, *command_line_hosts(sys.argv, os.environ)}:
+            check_server(settings, host)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None

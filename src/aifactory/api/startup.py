@@ -27,7 +27,9 @@ import contextlib
 import ipaddress
 import os
 import secrets
+import shlex
 import socket
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aifactory.errors import ConfigError
@@ -56,6 +58,32 @@ def is_loopback(host: str) -> bool:
             )
         except OSError:
             return False
+
+
+def command_line_hosts(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """The addresses a server was told to listen on outside the settings.
+
+    An app imported by name (``uvicorn main:app --host 0.0.0.0``, ``gunicorn main:app -b ...``)
+    cannot ask its server where it listens; it reads the server's own options instead:
+    ``--host`` and ``UVICORN_HOST`` (uvicorn), ``-b``/``--bind`` and ``GUNICORN_CMD_ARGS``
+    (gunicorn; ``unix:`` and ``fd://`` binds are never taken for loopback).
+    """
+    words = list(argv[1:]) + shlex.split(environ.get("GUNICORN_CMD_ARGS", ""))
+    hosts = [environ["UVICORN_HOST"]] if environ.get("UVICORN_HOST") else []
+    for index, word in enumerate(words):
+        option, equals, value = word.partition("=")
+        if word.startswith("-b") and word != "-b":
+            option, value = "-b", word[2:]  # -b0.0.0.0:8000
+        elif option not in ("--host", "-b", "--bind"):
+            continue
+        elif not equals:
+            if index + 1 == len(words):
+                continue
+            value = words[index + 1]
+        if option != "--host" and ":" in value and not value.startswith(("unix:", "fd://")):
+            value = value.rsplit(":", 1)[0]  # HOST:PORT
+        hosts.append(value)
+    return hosts
 
 
 def operator_keys(settings: Settings) -> list[str]:
@@ -172,6 +200,7 @@ __all__ = [
     "MIN_SECRET_CHARS",
     "check_server",
     "check_settings",
+    "command_line_hosts",
     "is_loopback",
     "local_secret",
     "operator_keys",
