@@ -14,6 +14,9 @@ from tests.fakes.server_process import server_env
 
 KEY = "afk_e2e-main-app-admin-key-0123456789abcdefghij"
 _KEY = re.compile(r"afk_[A-Za-z0-9_-]{20,}")
+# A database no refused start may make (relative to the repository root, where they run).
+NEVER = ROOT / "never-made-by-a-refused-start.db"
+NEVER_URL = f"sqlite+aiosqlite:///{NEVER}"
 
 
 def authenticated_status(url: str, key: str) -> int:
@@ -65,7 +68,10 @@ def test_uvicorn_main_app_provisions_a_fresh_database_and_shows_one_first_key(
             {"SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_KEY": "anon-key-value"},
             "Set SUPABASE_DB_URL to the PostgreSQL connection string",
         ),
-        ({"AIFACTORY_API_KEYS": "anon-key-value"}, "AIFACTORY_API_KEYS: key number 1 is"),
+        (
+            {"DATABASE_URL": NEVER_URL, "AIFACTORY_API_KEYS": "anon-key-value"},
+            "AIFACTORY_API_KEYS: key number 1 is",
+        ),
     ],
     ids=["supabase REST settings alone", "a short operator key"],
 )
@@ -75,13 +81,7 @@ def test_uvicorn_main_app_refuses_bad_settings_in_one_line(
     result = subprocess.run(
         [sys.executable, "-m", "uvicorn", "main:app", "--port", "1"],
         cwd=ROOT,
-        env=server_env(
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'never.db'}",
-            AIFACTORY_CACHE_DIR=str(tmp_path / "cache"),
-            **variables,
-        )
-        if "SUPABASE_URL" not in variables
-        else server_env(AIFACTORY_CACHE_DIR=str(tmp_path / "cache"), **variables),
+        env=server_env(AIFACTORY_CACHE_DIR=str(tmp_path / "cache"), **variables),
         capture_output=True,
         text=True,
         timeout=60,
@@ -92,4 +92,4 @@ def test_uvicorn_main_app_refuses_bad_settings_in_one_line(
     assert expected in errors[0]
     assert "Traceback" not in result.stderr
     assert "anon-key-value" not in result.stdout + result.stderr
-    assert not (tmp_path / "never.db").exists()
+    assert not NEVER.exists()
