@@ -106,16 +106,16 @@ async def _lock_waiters(database: Database) -> int:
         return int((await session.execute(text(query))).scalar_one())
 
 
+# SQLite takes one writer at a time: the interleaving cannot happen there.
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_an_operator_key_stored_while_another_process_stores_it(
-    database: Database, backend: str
+    database: Database,
 ) -> None:
     """Two gunicorn workers starting at once on a fresh PostgreSQL database, interleaved exactly.
 
     The first has inserted the key but not committed; the second's insert must wait for it and
     then find the row instead of failing on the unique hash.
     """
-    if backend != "postgres":
-        pytest.skip("SQLite takes one writer at a time: the interleaving cannot happen there.")
 
     async def second_worker() -> str:
         async with database.write() as session:
