@@ -228,7 +228,9 @@ def dashboard_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def chromium() -> Iterator[Browser]:
     """Debian's Chromium under Playwright, headless, for one test module."""
     if not Path(CHROMIUM).exists():
-        unavailable(f"the browser tests' {CHROMIUM} is missing", "apt-get install chromium")
+        unavailable(
+            f"{CHROMIUM}, which the browser tests drive, is missing", "apt-get install chromium"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
