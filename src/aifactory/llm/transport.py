@@ -1,7 +1,8 @@
 """The provider SDKs' HTTP client, on an aiohttp session of our choosing when asked.
 
 Both SDKs take an ``http_client``; their ``DefaultAioHttpClient`` puts httpx's interface over an
-aiohttp transport, and that transport accepts the aiohttp session to send through. An llm agent
+aiohttp transport. We give it the public ``httpx-aiohttp`` transport (not the copy the SDKs vendor
+privately), which accepts the aiohttp session to send through. An llm agent
 that names its own ``base_url`` gets a session from
 :func:`aifactory.agents.http.guarded_session`, so its host is resolved, checked against the SSRF
 guard and pinned at every connection, as an http agent's is; an address literal (a redirect to
@@ -12,32 +13,19 @@ resolve the host beyond the guard).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import aiohttp
-
-from aifactory.errors import ConfigError
+import httpx2
+from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.httpx2 import AiohttpTransport as Httpx2AiohttpTransport
 
 SessionFactory = Callable[[], aiohttp.ClientSession]
 """Makes the session at the first request (aiohttp sessions need a running event loop)."""
 
 MAX_REDIRECTS = 3
-
-
-def _transport_class(sdk: str) -> Any:
-    # Newer SDKs vendor the httpx-aiohttp adapter; older ones import the package itself.
-    for module in (f"{sdk}._vendor.httpx_aiohttp", "httpx_aiohttp"):
-        try:
-            return importlib.import_module(module).AiohttpTransport
-        except (ImportError, AttributeError):
-            continue
-    raise ConfigError(
-        f"The {sdk} SDK has no aiohttp transport here; install it with: "
-        f"pip install '{sdk}[aiohttp]'."
-    )
 
 
 def aiohttp_client(sdk: ModuleType, session: SessionFactory | None = None) -> Any:
@@ -49,7 +37,9 @@ def aiohttp_client(sdk: ModuleType, session: SessionFactory | None = None) -> An
     """
     if session is None:
         return sdk.DefaultAioHttpClient()
-    transport = _transport_class(sdk.__name__)(client=session)
+    # The SDKs' clients are built on httpx or on its successor httpx2; the transport must match.
+    on_httpx2 = issubclass(sdk.DefaultAioHttpClient, httpx2.AsyncClient)
+    transport = (Httpx2AiohttpTransport if on_httpx2 else AiohttpTransport)(client=session)
     return sdk.DefaultAioHttpClient(
         transport=transport, trust_env=False, max_redirects=MAX_REDIRECTS
     )
