@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from aifactory.cli_remote import KeyOpt, ServerOpt, error_line, remote
+from aifactory.cli_remote import KeyOpt, ServerOpt, error_line, remote, suite_on_server
 from aifactory.client import DEFAULT_BASE_URL, Client
 from aifactory.domain.reflection import Candidate, ReflectionPublic
 
@@ -159,10 +159,7 @@ def reflect(
     Ctrl-C cancels the reflection on the server (what it measured is kept).
     """
     with remote(server, api_key) as client:
-        suite_id = suite
-        if Path(suite).is_file():
-            suite_id = client.import_suite(suite).id
-            console.print(f"imported {escape(suite)} as suite {escape(suite_id)}", highlight=False)
+        suite_id = suite_on_server(client, suite)
         accepted = client.reflect(
             agent_id,
             suite_id,

@@ -93,6 +93,15 @@ def _unreachable(server: str, exc: httpx.TransportError) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def suite_on_server(client: Client, suite: str) -> str:
+    """The server's id of ``suite``: a suite file is imported first, anything else is an id."""
+    if not Path(suite).is_file():
+        return suite
+    suite_id = client.import_suite(suite).id
+    console.print(f"imported {escape(suite)} as suite {escape(suite_id)}", highlight=False)
+    return suite_id
+
+
 @contextmanager
 def remote(server: str, api_key: str | None) -> Iterator[Client]:
     """A client of ``server``; its failures end the command with one line and exit 2.
@@ -167,10 +176,7 @@ def submit(
 ) -> None:
     """Run a suite on the server; with --wait exit 0 when it passes, 1 when it fails."""
     with remote(server, api_key) as client:
-        suite_id = suite
-        if Path(suite).is_file():
-            suite_id = client.import_suite(suite).id
-            console.print(f"imported {escape(suite)} as suite {escape(suite_id)}", highlight=False)
+        suite_id = suite_on_server(client, suite)
         accepted = client.submit_batch(
             agent_id,
             suite_id=suite_id,
