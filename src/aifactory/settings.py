@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, PrivateAttr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 DEFAULT_JUDGE_MODEL = "anthropic:claude-sonnet-4-6"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./aifactory.db"
@@ -131,6 +138,26 @@ class Settings(BaseSettings):
 
     _database_defaulted: bool = PrivateAttr(default=False)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environ = _environ.get()
+        if environ is not None and isinstance(env_settings, EnvSettingsSource):
+            # The mapping given to load_settings stands in for os.environ, read the same way.
+            env_settings.env_vars = parse_env_vars(
+                environ,
+                env_settings.case_sensitive,
+                env_settings.env_ignore_empty,
+                env_settings.env_parse_none_str,
+            )
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     @model_validator(mode="after")
     def _database_fallback(self) -> Settings:
         if not self.database_url:
@@ -157,18 +184,20 @@ class Settings(BaseSettings):
         return [n.strip() for n in (self.agent_env or "").split(",") if n.strip()]
 
 
+_environ: ContextVar[Mapping[str, str] | None] = ContextVar("aifactory_environ", default=None)
+"""The mapping :func:`load_settings` reads in this thread or task, when one was given."""
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from ``environ`` (default: the process environment) and ``.env``.
 
-    Tests pass a dict so the process environment never leaks in.
+    Tests pass a dict so the process environment never leaks in: the mapping stands in for
+    ``os.environ`` and ``.env`` (both left untouched), for this call only.
     """
     if environ is None:
         return Settings(**overrides)
-    saved = dict(os.environ)
+    token = _environ.set(environ)
     try:
-        os.environ.clear()
-        os.environ.update(environ)
         return Settings(_env_file=None, **overrides)
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        _environ.reset(token)
