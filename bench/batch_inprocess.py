@@ -19,11 +19,11 @@ from pathlib import Path
 
 from aifactory.bootstrap import engine
 from aifactory.domain.models import AgentSpec, CheckSpec, TestCase
+from aifactory.domain.runs import NewRun
 from aifactory.queue.inprocess import InProcessQueue
 from aifactory.settings import load_settings
 from aifactory.store import agents_repo, migrate, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.records import NewRun
 
 
 def cases(n: int) -> list[TestCase]:

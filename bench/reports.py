@@ -25,11 +25,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, update
 
 from aifactory.domain.models import AgentSpec, CheckSpec, TestCase
+from aifactory.domain.runs import NewRun
 from aifactory.queue.summaries import store_summary
 from aifactory.service.insights import InsightService
 from aifactory.store import agents_repo, migrate, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.records import NewRun
 from aifactory.store.tables import Result, Run, utcnow
 
 TAGS = ["billing", "refunds", "shipping", "account", "safety"]

@@ -1,9 +1,19 @@
 """The exception tree of aifactory.
 
-Every error the library raises on purpose derives from :class:`AIFactoryError`::
+Every error the library raises on purpose derives from :class:`AIFactoryError`. The domain's
+errors are defined here; the store raises them too, and the API turns each into its HTTP answer
+in one place (:mod:`aifactory.api.errors`), where its own few HTTP-only errors live::
 
     AIFactoryError
     ├── ConfigError                 bad settings or agent configuration
+    ├── InvalidInput                input a caller sent that cannot be used (details name fields)
+    ├── NotFound                    a record that does not exist (the store and services)
+    ├── Conflict                    a taken id, a reused idempotency key, a busy agent
+    ├── Unavailable                 a part a call needs is down or full: retry later
+    ├── AccessError                 who is calling may not do this
+    │   ├── Unauthorized            no key, or a key that is unknown or revoked
+    │   ├── Forbidden               the key lacks the scope
+    │   └── RateLimited             too many calls or failed attempts: retry later
     ├── SuiteError                  a suite file that cannot be read (names file, case, field)
     ├── CheckSpecError              a check spec that cannot be valid (unknown type, bad parameter)
     ├── CheckError                  a check that could not run (time limit, judge down, ...)
@@ -16,12 +26,15 @@ Every error the library raises on purpose derives from :class:`AIFactoryError`::
     ├── LLMError                    a provider call failed after the retry policy gave up
     │   ├── LLMRateLimited
     │   └── LLMTimeout
-    └── BudgetExceeded              the run's cost budget is spent
+    ├── BudgetExceeded              the run's cost budget is spent
+    └── APIError                    (api/errors.py) HTTP-only: a body over the size limit
 
 Vendor errors are translated at the boundary (``raise AgentTimeout(...) from exc``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class AIFactoryError(Exception):
@@ -30,6 +43,66 @@ class AIFactoryError(Exception):
 
 class ConfigError(AIFactoryError):
     """Settings or an agent configuration that cannot be used."""
+
+
+class InvalidInput(AIFactoryError):
+    """Input a caller sent that cannot be used; ``details`` names the fields and what is wrong."""
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(AIFactoryError):
+    """A record that does not exist (or was deleted)."""
+
+    def __init__(self, kind: str, id: str) -> None:
+        super().__init__(f"No {kind} with id {id!r} exists. Check the id, or list the {kind}s.")
+        self.kind = kind
+        self.id = id
+
+
+class Conflict(AIFactoryError):
+    """A write that clashes with what is stored: a taken id, a reused idempotency key."""
+
+    def __init__(self, message: str, *, code: str = "conflict") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Unavailable(AIFactoryError):
+    """A part the call needs is down or full; the caller should retry after ``retry_after`` s."""
+
+    def __init__(self, message: str, *, retry_after: int = 5, code: str = "unavailable") -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+        self.code = code
+
+
+class AccessError(AIFactoryError):
+    """Who is calling may not do this."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthorized(AccessError):
+    """No key, a malformed one, or a key that is unknown or revoked."""
+
+
+class Forbidden(AccessError):
+    """The key is valid but lacks the scope the operation needs."""
+
+
+class RateLimited(AccessError):
+    """Too many calls (or failed attempts); retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
 
 
 class SuiteError(AIFactoryError):

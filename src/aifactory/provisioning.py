@@ -33,11 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from aifactory.demo import DEMO_AGENT, DEMO_SUITE
 from aifactory.domain.models import AgentSpec, TestCase
-from aifactory.errors import ConfigError
+from aifactory.errors import ConfigError, Conflict
 from aifactory.settings import Settings
 from aifactory.store import agents_repo, keys_repo, migrate, suites_repo
 from aifactory.store.database import SQLITE_BEGIN_OPTION, Database, normalize_url
-from aifactory.store.errors import Conflict
 
 FIRST_KEY_NAME = "first admin"
 _SUPABASE_REST = (

@@ -5,9 +5,9 @@ from __future__ import annotations
 from tests.fakes.service import Service
 from tests.fakes.store_factories import make_case, scripted_agent
 
+from aifactory.domain.runs import NewRun
 from aifactory.store import agents_repo, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.records import NewRun
 
 IDS = (
     "abcd1234-0000-4000-8000-000000000001",

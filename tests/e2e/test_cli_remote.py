@@ -13,10 +13,10 @@ from tests.fakes.server_process import free_port, running_server, server_env
 from tests.fakes.store_factories import make_case
 
 from aifactory.client import Client
+from aifactory.domain.runs import NewRun
 from aifactory.settings import load_settings
 from aifactory.store import runs_repo
 from aifactory.store.database import Database
-from aifactory.store.records import NewRun
 
 KEY = "afk_remote-test-key-0123456789abcdefghijklmnop"
 

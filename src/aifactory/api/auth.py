@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from aifactory.api.errors import Forbidden, RateLimited, Unauthorized
+from aifactory.errors import Forbidden, RateLimited, Unauthorized
 from aifactory.api.throttle import FailureThrottle
 from aifactory.engine.limits import TokenBucket
 from aifactory.store import keys_repo

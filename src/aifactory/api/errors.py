@@ -22,15 +22,22 @@ from aifactory.errors import (
     BlockedAddressError,
     CheckSpecError,
     ConfigError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
     SuiteError,
+    Unauthorized,
+    Unavailable,
 )
-from aifactory.store.errors import Conflict, NotFound
 
 log = logging.getLogger("aifactory.api")
 
 
 class APIError(AIFactoryError):
-    """An error with its HTTP status and machine-readable code."""
+    """An HTTP-only error with its status and machine-readable code (the domain's are mapped in
+    :func:`install_error_handlers`)."""
 
     status = 400
     code = "bad_request"
@@ -44,45 +51,9 @@ class APIError(AIFactoryError):
         self.headers = headers or {}
 
 
-class InvalidRequest(APIError):
-    status = 422
-    code = "invalid_request"
-
-
-class Unauthorized(APIError):
-    status = 401
-    code = "unauthorized"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
-
-
-class Forbidden(APIError):
-    status = 403
-    code = "forbidden"
-
-
 class PayloadTooLarge(APIError):
     status = 413
     code = "payload_too_large"
-
-
-class RateLimited(APIError):
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
-
-
-class Unavailable(APIError):
-    status = 503
-    code = "unavailable"
-
-    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
-        if code:
-            self.code = code
 
 
 class ErrorDetail(BaseModel):
@@ -315,6 +286,30 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
+        return error_response(422, "invalid_request", exc.message, exc.details)
+
+    @app.exception_handler(Unauthorized)
+    async def _unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
+        return error_response(
+            401, "unauthorized", exc.message, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return error_response(403, "forbidden", exc.message)
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return error_response(429, "rate_limited", exc.message, headers=headers)
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return error_response(503, exc.code, exc.message, headers=headers)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

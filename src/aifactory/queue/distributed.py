@@ -22,7 +22,7 @@ import logging
 import time
 from typing import Any
 
-from aifactory.api.errors import Unavailable
+from aifactory.errors import Unavailable
 from aifactory.queue.base import CHUNK_SIZE, chunk_count
 from aifactory.queue.brokers import broker_kind, broker_ops
 from aifactory.queue.tasks import make_broker, register_tasks

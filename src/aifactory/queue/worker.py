@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aifactory.bootstrap import Engine
+from aifactory.domain.leases import ClaimedCase
 from aifactory.domain.models import AgentSpec, TestResult
+from aifactory.domain.runs import Run
 from aifactory.engine.case_runner import CaseRunnerOptions
-from aifactory.errors import AIFactoryError
+from aifactory.errors import AIFactoryError, NotFound
 from aifactory.queue.agent_pool import AgentLimits, AgentPool, PooledAgent
 from aifactory.queue.base import DEFAULT_CONCURRENCY
 from aifactory.queue.completions import CompletionWriter
@@ -46,8 +48,6 @@ from aifactory.queue.summaries import build_summary, result_cost, spent_usd, sto
 from aifactory.settings import Settings
 from aifactory.store import agents_repo, results_repo, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.errors import NotFound
-from aifactory.store.records import ClaimedCase, RunRecord
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +63,7 @@ class _RunCannotGoOn(Exception):
     """The run must fail: its agent or version is gone, or cannot be built."""
 
 
-def _agent_deleted(run: RunRecord) -> str:
+def _agent_deleted(run: Run) -> str:
     return (
         f"Agent {run.agent_id!r} was deleted while the run was in progress, so the run cannot go "
         "on; the results it finished are kept. Recreate the agent and start a new run."
@@ -95,7 +95,7 @@ class _RunState:
     """Set whenever ``active`` is zero."""
 
 
-def _budget(run: RunRecord) -> float | None:
+def _budget(run: Run) -> float | None:
     value = run.metadata.get("budget_usd")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -217,9 +217,7 @@ class CaseWorker:
             state.chunks -= 1
             await self._agents.release(agent)
 
-    async def _process(
-        self, state: _RunState, run: RunRecord, agent: PooledAgent, max_cases: int
-    ) -> int:
+    async def _process(self, state: _RunState, run: Run, agent: PooledAgent, max_cases: int) -> int:
         if state.stopping:
             return 0
         if state.budget_usd is not None:
@@ -250,7 +248,7 @@ class CaseWorker:
         await self._finish_if_done(run.id)
         return sum(1 for outcome in outcomes if outcome is True)
 
-    async def _load(self, run_id: str) -> tuple[RunRecord, AgentSpec | None]:
+    async def _load(self, run_id: str) -> tuple[Run, AgentSpec | None]:
         async with self._db.session() as session:
             run = await runs_repo.get_run(session, run_id)
             if run.status not in _ACTIVE:
@@ -273,7 +271,7 @@ class CaseWorker:
                 ) from exc
             return run, version.spec
 
-    def _state(self, run: RunRecord, spec: AgentSpec) -> _RunState:
+    def _state(self, run: Run, spec: AgentSpec) -> _RunState:
         state = self._runs.get(run.id)
         if state is None:
             limit = min(run.concurrency or spec.max_concurrency, self.concurrency)

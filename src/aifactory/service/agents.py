@@ -8,14 +8,14 @@ from pydantic import ValidationError
 
 from aifactory.agents.env import EnvPolicy
 from aifactory.agents.ssrf import AddressPolicy
-from aifactory.api.errors import InvalidRequest
+from aifactory.errors import InvalidInput
 from aifactory.api.schemas import AgentPatch, AgentPublic, AgentVersionPublic, Page
 from aifactory.domain.models import AgentSpec
+from aifactory.domain.records import AgentRecord, AgentVersionRecord
 from aifactory.domain.secrets import mask, restore
 from aifactory.service.validation import validate_agent
 from aifactory.store import agents_repo
 from aifactory.store.database import Database
-from aifactory.store.records import AgentRecord, AgentVersionRecord
 
 
 def agent_public(record: AgentRecord) -> AgentPublic:
@@ -97,7 +97,7 @@ class AgentService:
             except ValidationError as exc:
                 first = exc.errors()[0]
                 field = ".".join(str(p) for p in first["loc"])
-                raise InvalidRequest(
+                raise InvalidInput(
                     f"Invalid agent: {field}: {first['msg']}.",
                     details=[{"field": field, "message": first["msg"]}],
                 ) from exc

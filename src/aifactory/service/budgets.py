@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aifactory.api.errors import InvalidRequest
+from aifactory.errors import InvalidInput
 from aifactory.domain.models import TestCase
 from aifactory.engine.budget import (
     Spender,
@@ -35,7 +35,7 @@ def batch_budget(metadata: dict[str, Any]) -> float | None:
     """A batch's ``metadata.budget_usd``, or None when it has none.
 
     Raises:
-        InvalidRequest: the budget is not a finite number of dollars, 0 or more.
+        InvalidInput: the budget is not a finite number of dollars, 0 or more.
     """
     value = metadata.get("budget_usd")
     if value is None:
@@ -50,7 +50,7 @@ def batch_budget(metadata: dict[str, Any]) -> float | None:
             f"metadata.budget_usd must be a number of US dollars, 0 or more, not {value!r}; "
             "leave it out for no budget."
         )
-        raise InvalidRequest(
+        raise InvalidInput(
             message, details=[{"field": "metadata.budget_usd", "message": message}]
         )
     return float(value)
@@ -85,7 +85,7 @@ async def require_budget_prices(
         reflector: The reflector, for a reflection.
 
     Raises:
-        InvalidRequest: a spender's model has no price; the message names it and AIFACTORY_PRICES.
+        InvalidInput: a spender's model has no price; the message names it and AIFACTORY_PRICES.
         NotFound: no such agent or suite.
     """
     prices = PriceTable.from_settings(settings)
@@ -104,4 +104,4 @@ async def require_budget_prices(
         )
     except UnpricedBudget as exc:
         details = [{"field": field, "message": str(exc), "models": [s.model for s in exc.missing]}]
-        raise InvalidRequest(str(exc), details=details) from exc
+        raise InvalidInput(str(exc), details=details) from exc

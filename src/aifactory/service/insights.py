@@ -16,6 +16,7 @@ from typing import IO, Any, Literal
 from aifactory.domain import stats
 from aifactory.domain.compare import CaseOutcome, Comparison, RunBrief, compare_outcomes
 from aifactory.domain.models import Interval, RunSummary, TestResult
+from aifactory.domain.runs import Run
 from aifactory.domain.trend import FlakyFinder, Trend, version_trends
 from aifactory.queue.summaries import build_summary
 from aifactory.reports.comparison import write_comparison_html, write_comparison_markdown
@@ -27,7 +28,6 @@ from aifactory.reports.markdown import MAX_FAILURES_SHOWN, write_markdown
 from aifactory.reports.spool import SpoolSink
 from aifactory.store import agents_repo, outcomes_repo, results_repo, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.records import RunRecord
 
 ReportFormat = Literal["html", "markdown", "json", "junit", "csv"]
 ComparisonFormat = Literal["html", "markdown", "json"]
@@ -45,7 +45,7 @@ PAGE = 500
 MAX_TREND_RUNS = 200
 
 
-def run_brief(record: RunRecord) -> RunBrief:
+def run_brief(record: Run) -> RunBrief:
     """A run as comparisons and trends show it: counters, pass rate with its interval, score."""
     summary = record.summary or {}
     score_ci = summary.get("score_ci")
@@ -150,7 +150,7 @@ class InsightService:
 
     # -- reports --------------------------------------------------------------------------------
 
-    async def _summary(self, record: RunRecord) -> RunSummary:
+    async def _summary(self, record: Run) -> RunSummary:
         if record.summary is not None and record.status in TERMINAL:
             return RunSummary.model_validate(record.summary)
         return await build_summary(self.db, record.id)
@@ -258,7 +258,7 @@ class InsightService:
         return buffer.getvalue().encode("utf-8")
 
 
-def _meta(record: RunRecord) -> list[tuple[str, Any]]:
+def _meta(record: Run) -> list[tuple[str, Any]]:
     return [
         ("agent", f"{record.agent_id} v{record.agent_version}"),
         ("run", record.id),
@@ -277,7 +277,7 @@ def _full_writer(
     results: Callable[[], Iterable[TestResult]],
     summary: RunSummary,
     title: str,
-    record: RunRecord,
+    record: Run,
 ) -> Callable[[IO[str]], None]:
     if fmt == "junit":
         return lambda out: write_junit(out, results(), summary, suite_name=title)

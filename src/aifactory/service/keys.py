@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aifactory.api.auth import Authenticator
 from aifactory.api.schemas import KeyCreate, KeyCreated, KeyPublic, Page
+from aifactory.domain.records import ApiKeyRecord
 from aifactory.store import keys_repo
 from aifactory.store.database import Database
-from aifactory.store.records import ApiKeyRecord
 
 
 def key_public(record: ApiKeyRecord) -> KeyPublic:

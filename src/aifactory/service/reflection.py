@@ -17,9 +17,10 @@ import io
 import logging
 from typing import TYPE_CHECKING
 
-from aifactory.api.errors import InvalidRequest
+from aifactory.errors import InvalidInput
 from aifactory.bootstrap import Engine
 from aifactory.domain.compare import ALPHA
+from aifactory.domain.paging import Page
 from aifactory.domain.reflection import (
     Baseline,
     Iteration,
@@ -28,15 +29,13 @@ from aifactory.domain.reflection import (
     ReflectionPublic,
 )
 from aifactory.engine.budget import reflector_spender
-from aifactory.errors import ConfigError
+from aifactory.errors import ConfigError, Conflict
 from aifactory.llm.factory import parse_model, provider_configured
 from aifactory.reports.reflection import write_reflection_html, write_reflection_markdown
 from aifactory.service.budgets import require_budget_prices
 from aifactory.service.reflection_loop import ReflectionLoop
 from aifactory.store import agents_repo, reflections_repo, suites_repo
 from aifactory.store.database import Database
-from aifactory.store.errors import Conflict
-from aifactory.store.records import Page
 from aifactory.store.reflections_repo import ReflectionRecord
 
 if TYPE_CHECKING:
@@ -101,14 +100,14 @@ class ReflectionService:
         Raises:
             NotFound: no such agent or suite.
             Conflict: a reflection of this agent is still running.
-            InvalidRequest: the suite has fewer than two cases, or the reflector's model or
+            InvalidInput: the suite has fewer than two cases, or the reflector's model or
                 provider cannot be used.
         """
         model = body.reflector_model or self.engine.settings.reflector_model
         try:
             provider, _ = parse_model(model)
         except ConfigError as exc:
-            raise InvalidRequest(
+            raise InvalidInput(
                 str(exc), details=[{"field": "reflector_model", "message": str(exc)}]
             ) from exc
         if not provider_configured(provider, self.engine.settings):
@@ -117,7 +116,7 @@ class ReflectionService:
                 f"{provider.upper()}_API_KEY on the server, or choose another reflector_model."
             )
             details = [{"field": "reflector_model", "message": message}]
-            raise InvalidRequest(message, details=details)
+            raise InvalidInput(message, details=details)
         if body.budget_usd is not None:
             # The agent, the judge (if the suite has model-graded checks) and the reflector all
             # spend against the budget: each needs a price, or the budget could not be kept.
@@ -146,7 +145,7 @@ class ReflectionService:
                     f"Suite {suite.id!r} has {suite.case_count} case(s); a reflection needs at "
                     "least two to keep some out as a holdout. Add cases to the suite."
                 )
-                raise InvalidRequest(message, details=[{"field": "suite_id", "message": message}])
+                raise InvalidInput(message, details=[{"field": "suite_id", "message": message}])
             record = await reflections_repo.create_reflection(
                 session, agent_id, body.suite_id, body.model_dump(mode="json")
             )

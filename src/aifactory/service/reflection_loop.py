@@ -41,13 +41,13 @@ from aifactory.domain.reflection import (
     prompt_diff,
     split_holdout,
 )
+from aifactory.domain.runs import NewRun, Run
+from aifactory.errors import NotFound
 from aifactory.llm.factory import parse_model
 from aifactory.llm.reflector import ReflectionContext, Reflector, ReflectorError
 from aifactory.queue.summaries import spent_usd
 from aifactory.store import agents_repo, reflections_repo, results_repo, runs_repo, suites_repo
 from aifactory.store.database import Database
-from aifactory.store.errors import NotFound
-from aifactory.store.records import NewRun, RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,11 @@ class _Reference:
 
     version: int
     spec: AgentSpec
-    train: RunRecord
-    holdout: RunRecord
+    train: Run
+    holdout: Run
 
 
-def _rate(run: RunRecord | None) -> float | None:
+def _rate(run: Run | None) -> float | None:
     if run is None or not run.completed:
         return None
     return run.passed / run.completed
@@ -107,7 +107,7 @@ def _with_prompt(spec: AgentSpec, system_prompt: str) -> AgentSpec:
     return spec.model_copy(update={"config": {**spec.config, "system_prompt": system_prompt}})
 
 
-def _mean_score(run: RunRecord) -> float:
+def _mean_score(run: Run) -> float:
     value = (run.summary or {}).get("mean_score")
     return float(value) if isinstance(value, int | float) else 0.0
 
@@ -429,9 +429,9 @@ class ReflectionLoop:
         await self.enqueue(record.id, record.total)
         return record.id
 
-    async def _wait(self, run_ids: Sequence[str]) -> dict[str, RunRecord]:
+    async def _wait(self, run_ids: Sequence[str]) -> dict[str, Run]:
         """Wait for the runs to end; their cost joins the reflection's."""
-        done: dict[str, RunRecord] = {}
+        done: dict[str, Run] = {}
         while True:
             async with self.db.session() as session:
                 for run_id in run_ids:
@@ -450,7 +450,7 @@ class ReflectionLoop:
             self.cost += await spent_usd(self.db, run_id)
         return done
 
-    def _raise_if_failed(self, runs: Sequence[RunRecord] | Any) -> None:
+    def _raise_if_failed(self, runs: Sequence[Run] | Any) -> None:
         for run in runs:
             if run.status == "completed":
                 continue

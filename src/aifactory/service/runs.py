@@ -20,12 +20,12 @@ from aifactory.api.schemas import (
 )
 from aifactory.bootstrap import Engine
 from aifactory.domain.models import AgentSpec, TestResult
+from aifactory.domain.runs import NewRun, Run
 from aifactory.engine.case_runner import CaseRunnerOptions
 from aifactory.service.budgets import batch_budget, require_budget_prices
 from aifactory.service.validation import validate_agent, validate_cases
 from aifactory.store import agents_repo, keys_repo, results_repo, runs_repo, suites_repo
 from aifactory.store.database import Database
-from aifactory.store.records import NewRun, RunRecord
 
 if TYPE_CHECKING:
     from aifactory.queue.base import BatchQueue
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 AGENT_POOL_SIZE = 64
 
 
-def run_public(record: RunRecord) -> RunPublic:
+def run_public(record: Run) -> RunPublic:
     return RunPublic(
         run_id=record.id,
         agent_id=record.agent_id,
@@ -189,7 +189,7 @@ class RunService:
         return self._accepted(record)
 
     @staticmethod
-    def _accepted(record: RunRecord) -> BatchAccepted:
+    def _accepted(record: Run) -> BatchAccepted:
         return BatchAccepted(
             run_id=record.id,
             status=record.status,

@@ -6,11 +6,11 @@ import asyncio
 
 from aifactory.api.schemas import Page, SuiteCreate, SuitePublic
 from aifactory.domain.models import TestCase
+from aifactory.domain.records import SuiteRecord
 from aifactory.domain.suites import parse_suite
 from aifactory.service.validation import validate_cases
 from aifactory.store import suites_repo
 from aifactory.store.database import Database
-from aifactory.store.records import SuiteRecord
 
 IMPORT_EXTENSIONS = (".yaml", ".yml", ".json", ".jsonl", ".csv")
 

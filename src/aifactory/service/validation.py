@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from aifactory.agents.env import EnvPolicy
 from aifactory.agents.ssrf import AddressPolicy
-from aifactory.api.errors import InvalidRequest
+from aifactory.errors import InvalidInput
 from aifactory.domain.checks import build_check
 from aifactory.domain.models import AgentSpec, CheckSpec, TestCase
 from aifactory.errors import BlockedAddressError, CheckSpecError, ConfigError
@@ -18,7 +18,7 @@ def validate_check(spec: CheckSpec, *, field: str) -> None:
         build_check(spec, allow_python=False)
     except CheckSpecError as exc:
         where = field + (f".{exc.field}" if exc.field else "")
-        raise InvalidRequest(str(exc), details=[{"field": where, "message": str(exc)}]) from exc
+        raise InvalidInput(str(exc), details=[{"field": where, "message": str(exc)}]) from exc
 
 
 def validate_cases(cases: Iterable[TestCase], *, where: str = "test_cases") -> int:
@@ -43,7 +43,7 @@ def validate_agent(spec: AgentSpec, policy: AddressPolicy, env: EnvPolicy) -> No
     its config), or whose URL is a refused address literal."""
     refused = env.refusals(spec.config)
     if refused:
-        raise InvalidRequest(
+        raise InvalidInput(
             refused[0].message,
             details=[{"field": r.field, "message": r.message} for r in refused],
         )
@@ -54,4 +54,4 @@ def validate_agent(spec: AgentSpec, policy: AddressPolicy, env: EnvPolicy) -> No
         policy.check_literal_url(url)
     except (BlockedAddressError, ConfigError) as exc:
         field = "config.url" if spec.kind == "http" else "config.base_url"
-        raise InvalidRequest(str(exc), details=[{"field": field, "message": str(exc)}]) from exc
+        raise InvalidInput(str(exc), details=[{"field": field, "message": str(exc)}]) from exc

@@ -1,7 +1,7 @@
 """Persistence: SQLAlchemy tables, repositories and Alembic migrations (SQLite or PostgreSQL).
 
 Repositories are modules of async functions that take an ``AsyncSession`` and return domain
-models or small records, never ORM objects::
+records, never ORM objects, and raise the domain's errors (``NotFound``, ``Conflict``)::
 
     db = Database.from_settings(settings)
     await migrate.upgrade(settings)
@@ -15,6 +15,5 @@ Use ``db.session()`` to read and ``db.write()`` to change data; ``write()`` must
 from __future__ import annotations
 
 from aifactory.store.database import Database, create_engine_for
-from aifactory.store.errors import Conflict, NotFound, StoreError
 
-__all__ = ["Conflict", "Database", "NotFound", "StoreError", "create_engine_for"]
+__all__ = ["Database", "create_engine_for"]

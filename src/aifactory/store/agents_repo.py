@@ -15,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import AgentSpec
-from aifactory.store.errors import Conflict, NotFound
-from aifactory.store.records import AgentRecord, AgentVersionRecord, Page
+from aifactory.domain.paging import Page
+from aifactory.domain.records import AgentRecord, AgentVersionRecord
+from aifactory.errors import Conflict, NotFound
 from aifactory.store.tables import VERSION_STATES, Agent, AgentVersion, utcnow
 
 

@@ -27,9 +27,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
+from aifactory.domain.paging import Page
+from aifactory.domain.records import ApiKeyRecord, IdempotencyOutcome
+from aifactory.errors import Conflict, NotFound
 from aifactory.store._bulk import rowcount
-from aifactory.store.errors import Conflict, NotFound
-from aifactory.store.records import ApiKeyRecord, IdempotencyOutcome, Page
 from aifactory.store.tables import ApiKey, IdempotencyKey, utcnow
 
 KEY_PREFIX = "afk_"

@@ -14,7 +14,7 @@ from sqlalchemy import String, Table, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.compare import CaseOutcome
-from aifactory.store.errors import NotFound
+from aifactory.errors import NotFound
 from aifactory.store.tables import FINISHED_STATUSES, Result, Run
 
 _r = cast(Table, Result.__table__).c

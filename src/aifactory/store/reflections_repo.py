@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aifactory.domain.paging import Page
+from aifactory.errors import NotFound
 from aifactory.store._bulk import rowcount
-from aifactory.store.errors import NotFound
-from aifactory.store.records import Page
 from aifactory.store.tables import Agent, Reflection, utcnow
 
 ACTIVE = ("queued", "running")

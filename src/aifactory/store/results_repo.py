@@ -21,12 +21,15 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aifactory.domain.leases import ClaimedCase, ExpiredLease
 from aifactory.domain.models import TestResult
+from aifactory.domain.paging import Page
+from aifactory.domain.runs import NewRun, Run
+from aifactory.errors import NotFound
 from aifactory.store._bulk import case_from_json, case_to_json, like_tag, rowcount, tags_column
-from aifactory.store.errors import NotFound
-from aifactory.store.records import ClaimedCase, ExpiredLease, NewRun, Page, RunRecord
 from aifactory.store.runs_repo import new_run_values
-from aifactory.store.tables import FINISHED_STATUSES, Agent, Result, Run, utcnow
+from aifactory.store.tables import FINISHED_STATUSES, Agent, Result, utcnow
+from aifactory.store.tables import Run as RunRow
 
 DEFAULT_MAX_ATTEMPTS = 3
 """Claims after which a case whose worker keeps vanishing is given up as an ``error``."""
@@ -62,8 +65,8 @@ _RESULT_COLUMNS = (
 
 
 def _counter_values(status: str, n: int = 1) -> dict[str, Any]:
-    column = {"passed": Run.passed, "failed": Run.failed, "error": Run.errored}[status]
-    return {"completed": Run.completed + n, column.key: column + n}
+    column = {"passed": RunRow.passed, "failed": RunRow.failed, "error": RunRow.errored}[status]
+    return {"completed": RunRow.completed + n, column.key: column + n}
 
 
 async def _count_finished(
@@ -71,8 +74,8 @@ async def _count_finished(
 ) -> None:
     # Same transaction as the result: polling reads counters that always match the rows.
     await session.execute(
-        update(Run)
-        .where(Run.id == run_id)
+        update(RunRow)
+        .where(RunRow.id == run_id)
         .values(**_counter_values(status, n))
         .execution_options(synchronize_session=False)
     )
@@ -284,7 +287,7 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
     counters = {"passed": 0, "failed": 0, "errored": 0}
     counters["errored" if result.status == "error" else result.status] = 1
     await session.execute(
-        insert(Run).values(
+        insert(RunRow).values(
             **new_run_values(run, run_id, now),
             status="completed",
             total=1,
@@ -439,7 +442,7 @@ async def list_run_results(
     tag: str | None = None,
     limit: int = 50,
     offset: int = 0,
-    run: RunRecord | Run | None = None,
+    run: Run | RunRow | None = None,
 ) -> Page[TestResult]:
     """A run's finished results in case order, optionally of one status and/or tag.
 
@@ -450,7 +453,7 @@ async def list_run_results(
         ValueError: ``status`` is not ``passed``, ``failed`` or ``error``.
     """
     if run is None:
-        run = await session.get(Run, run_id, populate_existing=True)
+        run = await session.get(RunRow, run_id, populate_existing=True)
         if run is None:
             raise NotFound("run", run_id)
     if status is not None and status not in FINISHED_STATUSES:

@@ -18,27 +18,26 @@ from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, tex
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestCase
+from aifactory.domain.paging import Page
+from aifactory.domain.runs import ACTIVE, RUN_STATUSES, TERMINAL, NewRun, Run, RunStatus
+from aifactory.errors import NotFound
 from aifactory.store._bulk import case_to_json, chunked, rowcount, tags_column
-from aifactory.store.errors import NotFound
-from aifactory.store.records import NewRun, Page, RunRecord
-from aifactory.store.tables import RUN_STATUSES, Agent, Result, Run, UTCDateTime, utcnow
-
-ACTIVE_RUN_STATUSES = ("queued", "running")
-TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled")
+from aifactory.store.tables import Agent, Result, UTCDateTime, utcnow
+from aifactory.store.tables import Run as RunRow
 
 _results = cast(Table, Result.__table__)
 
 
-def run_record(run: Run) -> RunRecord:
+def run_record(run: RunRow) -> Run:
     """The record of a run row."""
-    return RunRecord(
+    return Run(
         id=run.id,
         agent_id=run.agent_id,
         agent_version=run.agent_version,
         suite_id=run.suite_id,
         suite_version=run.suite_version,
         name=run.name,
-        status=run.status,
+        status=RunStatus(run.status),
         total=run.total,
         completed=run.completed,
         passed=run.passed,
@@ -76,7 +75,7 @@ async def create_run_with_pending_results(
     session: AsyncSession,
     run: NewRun,
     cases: Iterable[TestCase] | AsyncIterable[TestCase],
-) -> RunRecord:
+) -> Run:
     """Create a queued run and one pending result per case and repeat, in bulk.
 
     ``cases`` may be any (async) iterable, e.g. ``suites_repo.iter_suite_cases``: it is consumed in
@@ -94,7 +93,7 @@ async def create_run_with_pending_results(
         raise NotFound("agent", run.agent_id)
     run_id = run.id or str(uuid.uuid4())
     now = utcnow()
-    row = Run(
+    row = RunRow(
         **new_run_values(run, run_id, now),
         status="queued",
         total=0,
@@ -218,14 +217,14 @@ async def _unnest_insert(
     )
 
 
-async def _run(session: AsyncSession, run_id: str) -> Run:
-    run = await session.get(Run, run_id, populate_existing=True)
+async def _run(session: AsyncSession, run_id: str) -> RunRow:
+    run = await session.get(RunRow, run_id, populate_existing=True)
     if run is None:
         raise NotFound("run", run_id)
     return run
 
 
-async def get_run(session: AsyncSession, run_id: str) -> RunRecord:
+async def get_run(session: AsyncSession, run_id: str) -> Run:
     """The run with its counters.
 
     Raises:
@@ -242,19 +241,25 @@ async def list_runs(
     id_prefix: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> Page[RunRecord]:
+) -> Page[Run]:
     """Runs, newest first, optionally of one agent, in one status, or whose id starts so."""
     conditions = []
     if agent_id is not None:
-        conditions.append(Run.agent_id == agent_id)
+        conditions.append(RunRow.agent_id == agent_id)
     if status is not None:
-        conditions.append(Run.status == status)
+        conditions.append(RunRow.status == status)
     if id_prefix:
-        conditions.append(Run.id.startswith(id_prefix, autoescape=True))
+        conditions.append(RunRow.id.startswith(id_prefix, autoescape=True))
     where = and_(true(), *conditions)
-    total = (await session.execute(select(func.count()).select_from(Run).where(where))).scalar_one()
+    total = (
+        await session.execute(select(func.count()).select_from(RunRow).where(where))
+    ).scalar_one()
     rows = await session.execute(
-        select(Run).where(where).order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset)
+        select(RunRow)
+        .where(where)
+        .order_by(RunRow.created_at.desc(), RunRow.id)
+        .limit(limit)
+        .offset(offset)
     )
     items = [run_record(r) for r in rows.scalars()]
     return Page(items=items, total=total, limit=limit, offset=offset)
@@ -263,8 +268,8 @@ async def list_runs(
 async def mark_running(session: AsyncSession, run_id: str) -> bool:
     """Move a queued run to ``running`` and stamp ``started_at``; False if it was not queued."""
     result = await session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status == "queued")
+        update(RunRow)
+        .where(RunRow.id == run_id, RunRow.status == "queued")
         .values(status="running", started_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -291,17 +296,17 @@ async def set_run_status(
         raise ValueError(f"Run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}.")
     now = utcnow()
     values: dict[str, Any] = {"status": status}
-    if status in TERMINAL_RUN_STATUSES:
+    if status in TERMINAL:
         values["finished_at"] = now
     if error is not None:
         values["error"] = error
     if summary is not None:
         values["summary"] = summary
     if status != "queued":
-        values["started_at"] = func.coalesce(Run.started_at, now)
+        values["started_at"] = func.coalesce(RunRow.started_at, now)
     result = await session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status.in_(ACTIVE_RUN_STATUSES))
+        update(RunRow)
+        .where(RunRow.id == run_id, RunRow.status.in_(ACTIVE))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -311,8 +316,8 @@ async def set_run_status(
 async def set_summary(session: AsyncSession, run_id: str, summary: dict[str, Any]) -> None:
     """Store the run's summary (aggregates the engine computes when it finishes)."""
     await session.execute(
-        update(Run)
-        .where(Run.id == run_id)
+        update(RunRow)
+        .where(RunRow.id == run_id)
         .values(summary=summary)
         .execution_options(synchronize_session=False)
     )
@@ -331,7 +336,7 @@ async def request_cancel(session: AsyncSession, run_id: str) -> bool:
         NotFound: no such run.
     """
     run = await _run(session, run_id)
-    if run.status not in ACTIVE_RUN_STATUSES:
+    if run.status not in ACTIVE:
         return False
     now = utcnow()
     result = await session.execute(
@@ -341,9 +346,9 @@ async def request_cancel(session: AsyncSession, run_id: str) -> bool:
     )
     cancelled = rowcount(result)
     changed = await session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status.in_(ACTIVE_RUN_STATUSES))
-        .values(status="cancelled", finished_at=now, cancelled=Run.cancelled + cancelled)
+        update(RunRow)
+        .where(RunRow.id == run_id, RunRow.status.in_(ACTIVE))
+        .values(status="cancelled", finished_at=now, cancelled=RunRow.cancelled + cancelled)
         .execution_options(synchronize_session=False)
     )
     return rowcount(changed) == 1
@@ -360,20 +365,22 @@ async def finish_run_if_done(session: AsyncSession, run_id: str) -> bool:
     )
     now = utcnow()
     result = await session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status.in_(ACTIVE_RUN_STATUSES), ~unfinished)
-        .values(status="completed", finished_at=now, started_at=func.coalesce(Run.started_at, now))
+        update(RunRow)
+        .where(RunRow.id == run_id, RunRow.status.in_(ACTIVE), ~unfinished)
+        .values(
+            status="completed", finished_at=now, started_at=func.coalesce(RunRow.started_at, now)
+        )
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1
 
 
-async def runs_in_flight(session: AsyncSession, *, limit: int = 1000) -> list[RunRecord]:
+async def runs_in_flight(session: AsyncSession, *, limit: int = 1000) -> list[Run]:
     """Queued and running runs, oldest first: what a restarted service resumes."""
     rows = await session.execute(
-        select(Run)
-        .where(Run.status.in_(ACTIVE_RUN_STATUSES))
-        .order_by(Run.created_at, Run.id)
+        select(RunRow)
+        .where(RunRow.status.in_(ACTIVE))
+        .order_by(RunRow.created_at, RunRow.id)
         .limit(limit)
     )
     return [run_record(r) for r in rows.scalars()]
@@ -381,7 +388,7 @@ async def runs_in_flight(session: AsyncSession, *, limit: int = 1000) -> list[Ru
 
 async def run_status_counts(session: AsyncSession) -> dict[str, int]:
     """How many runs are in each status (every status present, zero when none)."""
-    rows = await session.execute(select(Run.status, func.count()).group_by(Run.status))
+    rows = await session.execute(select(RunRow.status, func.count()).group_by(RunRow.status))
     counts = dict.fromkeys(RUN_STATUSES, 0)
     counts.update({status: int(n) for status, n in rows})
     return counts

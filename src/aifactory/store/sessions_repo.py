@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aifactory.store.records import ApiKeyRecord
+from aifactory.domain.records import ApiKeyRecord
 from aifactory.store.tables import ApiKey
 
 

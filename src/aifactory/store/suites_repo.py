@@ -14,9 +14,10 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestCase
+from aifactory.domain.paging import Page
+from aifactory.domain.records import SuiteRecord
+from aifactory.errors import Conflict, NotFound
 from aifactory.store._bulk import CHUNK_SIZE, case_from_json, case_to_json, chunked
-from aifactory.store.errors import Conflict, NotFound
-from aifactory.store.records import Page, SuiteRecord
 from aifactory.store.tables import Suite, SuiteCase, utcnow
 
 Cases = Iterable[TestCase] | AsyncIterable[TestCase]

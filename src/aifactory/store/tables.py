@@ -35,7 +35,6 @@ from sqlalchemy.types import TypeDecorator
 
 RESULT_STATUSES = ("pending", "running", "passed", "failed", "error", "cancelled")
 FINISHED_STATUSES = ("passed", "failed", "error")
-RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 VERSION_STATES = ("active", "candidate", "proposed", "archived")
 
 NAMING_CONVENTION = {

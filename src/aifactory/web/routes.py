@@ -12,10 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from aifactory.api.errors import Forbidden, RateLimited, Unauthorized
+from aifactory.errors import Forbidden, RateLimited, Unauthorized
 from aifactory.api.routes.insights import REPORT_CSP
+from aifactory.errors import NotFound
 from aifactory.service.insights import REPORT_FORMATS, report_filename
-from aifactory.store.errors import NotFound
 from aifactory.web import views
 from aifactory.web.render import STATIC_FILES, DashboardDep, is_https, safe_next, secure
 from aifactory.web.session import CSRF_FIELD, SESSION_COOKIE
@@ -60,7 +60,7 @@ async def sign_in(
         # Failed sign-ins count against the address like failed API calls.
         context = {"next": target, "error": str(exc)}
         page = dash.render(request, "signin.html", None, context, status_code=429)
-        page.headers.update(exc.headers)
+        page.headers["Retry-After"] = str(exc.retry_after)
         return page
     except (Unauthorized, Forbidden) as exc:
         context = {"next": target, "error": str(exc)}

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aifactory.api.auth import ANONYMOUS, CACHE_TTL_S, Authenticator, Principal
-from aifactory.api.errors import Unauthorized
+from aifactory.errors import Unauthorized
 from aifactory.store import sessions_repo
 from aifactory.store.database import Database
 

@@ -17,7 +17,7 @@ from aifactory.api.schemas import RunPublic
 from aifactory.domain import stats
 from aifactory.domain.compare import Comparison, RunBrief
 from aifactory.domain.models import Interval
-from aifactory.store.errors import NotFound
+from aifactory.errors import NotFound
 from aifactory.web.charts import IntervalBar, Point, interval_bar, trend_chart
 from aifactory.web.formatting import interval, num, pct, short_id, when
 

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import text
 
 from aifactory.domain.models import AgentSpec, CheckSpec, TestCase
+from aifactory.domain.runs import NewRun, Run
 from aifactory.settings import Settings, load_settings
 from aifactory.store import agents_repo, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.records import NewRun, RunRecord
 
 
 def queue_settings(**env: str) -> Settings:
@@ -70,7 +70,7 @@ async def add_run(
     expect: str = "ok",
     concurrency: int | None = None,
     metadata: dict[str, Any] | None = None,
-) -> RunRecord:
+) -> Run:
     """Store a queued run of ``n`` cases with its pending rows."""
     async with db.write() as session:
         return await runs_repo.create_run_with_pending_results(
@@ -85,7 +85,7 @@ async def add_run(
         )
 
 
-async def get_run(db: Database, run_id: str) -> RunRecord:
+async def get_run(db: Database, run_id: str) -> Run:
     """The run as stored now."""
     async with db.session() as session:
         return await runs_repo.get_run(session, run_id)
@@ -123,7 +123,7 @@ async def results_count(db: Database, agent_id: str) -> int:
         return int(value.scalar_one())
 
 
-def assert_counters_match_rows(run: RunRecord, counts: dict[str, int]) -> None:
+def assert_counters_match_rows(run: Run, counts: dict[str, int]) -> None:
     """The run's counters say what its rows say, and completed + remaining == total."""
     assert run.passed == counts.get("passed", 0)
     assert run.failed == counts.get("failed", 0)

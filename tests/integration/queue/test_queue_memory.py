@@ -14,11 +14,11 @@ from tests.integration.queue.queue_support import add_agent, get_run, row_counts
 
 from aifactory.bootstrap import Engine
 from aifactory.domain.models import CheckSpec, TestCase
+from aifactory.domain.runs import NewRun
 from aifactory.queue.inprocess import InProcessQueue
 from aifactory.settings import Settings
 from aifactory.store import migrate, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.records import NewRun
 
 CASES = 20_000
 _PAGE = os.sysconf("SC_PAGE_SIZE")

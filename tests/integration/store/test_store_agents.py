@@ -6,9 +6,9 @@ import pytest
 from tests.fakes.store_factories import scripted_agent
 
 from aifactory.domain.models import AgentSpec
+from aifactory.errors import Conflict, NotFound
 from aifactory.store import agents_repo
 from aifactory.store.database import Database
-from aifactory.store.errors import Conflict, NotFound
 
 pytest_plugins = ["tests.fakes.databases"]
 

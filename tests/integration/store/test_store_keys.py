@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from aifactory.errors import Conflict, NotFound
 from aifactory.store import keys_repo, locks_repo
 from aifactory.store.database import Database
-from aifactory.store.errors import Conflict, NotFound
 from aifactory.store.tables import utcnow
 
 pytest_plugins = ["tests.fakes.databases"]

@@ -7,15 +7,15 @@ from datetime import timedelta
 
 from tests.fakes.store_factories import make_case, make_result, scripted_agent
 
+from aifactory.domain.runs import NewRun, Run
 from aifactory.store import agents_repo, results_repo, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.records import NewRun, RunRecord
 from aifactory.store.tables import utcnow
 
 pytest_plugins = ["tests.fakes.databases"]
 
 
-async def _run(database: Database, n: int) -> RunRecord:
+async def _run(database: Database, n: int) -> Run:
     async with database.write() as session:
         await agents_repo.create_agent(session, scripted_agent("bot"))
         return await runs_repo.create_run_with_pending_results(

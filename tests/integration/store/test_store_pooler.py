@@ -7,10 +7,10 @@ import uuid
 import pytest
 from tests.fakes.store_factories import make_case, scripted_agent
 
+from aifactory.domain.runs import NewRun
 from aifactory.settings import load_settings
 from aifactory.store import agents_repo, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.records import NewRun
 
 pytest_plugins = ["tests.fakes.databases"]
 

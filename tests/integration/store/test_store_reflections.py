@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import update
 from tests.fakes.store_factories import scripted_agent
 
+from aifactory.errors import NotFound
 from aifactory.store import agents_repo, reflections_repo
 from aifactory.store.database import Database
-from aifactory.store.errors import NotFound
 from aifactory.store.tables import Reflection, utcnow
 
 pytest_plugins = ["tests.fakes.databases"]

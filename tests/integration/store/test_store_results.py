@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from tests.fakes.store_factories import make_case, make_result, scripted_agent
 
+from aifactory.domain.runs import NewRun
+from aifactory.errors import NotFound
 from aifactory.store import agents_repo, results_repo, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.errors import NotFound
-from aifactory.store.records import NewRun
 from aifactory.store.tables import utcnow
 
 pytest_plugins = ["tests.fakes.databases"]

@@ -9,10 +9,10 @@ import pytest
 from tests.fakes.store_factories import make_case, make_result, scripted_agent
 
 from aifactory.domain.models import TestCase
+from aifactory.domain.runs import NewRun
+from aifactory.errors import NotFound
 from aifactory.store import agents_repo, results_repo, runs_repo, suites_repo
 from aifactory.store.database import Database
-from aifactory.store.errors import NotFound
-from aifactory.store.records import NewRun
 
 pytest_plugins = ["tests.fakes.databases"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from tests.fakes.store_factories import make_case
 
+from aifactory.errors import Conflict, NotFound
 from aifactory.store import suites_repo
 from aifactory.store.database import Database
-from aifactory.store.errors import Conflict, NotFound
 
 pytest_plugins = ["tests.fakes.databases"]
 

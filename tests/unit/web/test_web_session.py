@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from aifactory.api.auth import Authenticator
-from aifactory.api.errors import Unauthorized
+from aifactory.errors import Unauthorized
 from aifactory.store import keys_repo
 from aifactory.store.database import Database
 from aifactory.web.render import safe_next

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response, status
 
 from aifactory.api import examples
 from aifactory.api.deps import ReadKey, Services, ServicesDep, WriteKey
-from aifactory.api.errors import Unavailable
+from aifactory.errors import Unavailable
 from aifactory.api.links import link, linked
 from aifactory.api.routes.insights import REPORT_CSP
 from aifactory.api.schemas import Page

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Form, Query, Response, UploadFile
 
 from aifactory.api import examples
 from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
-from aifactory.api.errors import InvalidRequest
+from aifactory.errors import InvalidInput
 from aifactory.api.links import linked, suite_links
 from aifactory.api.schemas import Page, SuiteCreate, SuitePublic
 from aifactory.domain.models import ID_PATTERN
@@ -50,7 +50,7 @@ async def import_suite(
     """Import a YAML, JSON, JSONL, CSV or promptfoo file sent as multipart field ``file``."""
     name = file.filename or ""
     if not name.lower().endswith(IMPORT_EXTENSIONS):
-        raise InvalidRequest(
+        raise InvalidInput(
             f"The file name must end with one of {', '.join(IMPORT_EXTENSIONS)} "
             f"to tell its format; got {name!r}.",
             details=[{"field": "file", "message": "unknown extension"}],
