@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aifactory.bootstrap import engine
+from aifactory.bootstrap import runner_factory
 from aifactory.domain.models import AgentSpec, CheckSpec, TestCase
 from aifactory.domain.runs import NewRun
 from aifactory.queue.inprocess import InProcessQueue
@@ -57,7 +57,7 @@ async def bench(url: str, n: int, latency_ms: float, concurrency: int) -> None:
         )
     stored = time.perf_counter() - started
 
-    async with engine(settings) as parts:
+    async with runner_factory(settings) as parts:
         queue = InProcessQueue(db, parts, settings, concurrency=concurrency)
         await queue.start()
         started = time.perf_counter()

@@ -41,7 +41,7 @@ from _server import (
 )
 from api_mix import CASES, mix_agent
 
-from aifactory.bootstrap import engine
+from aifactory.bootstrap import runner_factory
 from aifactory.domain.models import AgentSpec, TestCase, TestResult
 from aifactory.engine.runner import RunOptions, run_cases
 from aifactory.settings import load_settings
@@ -131,7 +131,7 @@ async def engine_ms_per_case(count: int) -> float:
     """CPU milliseconds our engine spends on one of the mix's cases (scripted agent, no store)."""
     spec = AgentSpec.model_validate(mix_agent(0, 64))
     cases = [TestCase.model_validate(case) for case in CASES]
-    async with engine(load_settings({})) as built:
+    async with runner_factory(load_settings({})) as built:
         agent = built.agent(spec)
         runner = built.case_runner(spec, agent)
         options = RunOptions(concurrency=50)

@@ -1,84 +1,20 @@
-"""The composition root: wires settings into agents, the judge and the case runner."""
+"""The composition root: wires settings into the engine's shared parts."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from aifactory.agents.base import Agent
-from aifactory.domain.checks import CheckContext, Judge
-from aifactory.domain.models import AgentSpec
-from aifactory.engine.cache import ResponseCache
-from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
-from aifactory.engine.limits import RateLimiter, TokenBucket, Unlimited
+from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.llm.concurrency import LimiterStateStore
 from aifactory.llm.factory import LLMClients
 from aifactory.settings import Settings
 
 
-def agent_key(spec: AgentSpec, version: int | None = None) -> str:
-    """A stable identity of an agent version, for the response cache."""
-    blob = json.dumps(
-        {"kind": spec.kind, "config": spec.config, "id": spec.id, "version": version},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-def rate_limiter(spec: AgentSpec) -> RateLimiter:
-    """The in-process limiter for an agent's ``rate_limit_per_minute``."""
-    if spec.rate_limit_per_minute is None:
-        return Unlimited()
-    return TokenBucket(spec.rate_limit_per_minute, burst=spec.max_concurrency)
-
-
-@dataclass(slots=True)
-class Engine:
-    """Long-lived parts shared by every run of a process: provider clients and the judge."""
-
-    settings: Settings
-    clients: LLMClients
-    judge: Judge | None
-
-    def context(self, *, allow_python: bool) -> CheckContext:
-        return CheckContext(
-            judge=self.judge,
-            regex_timeout_s=self.settings.regex_timeout_s,
-            allow_python=allow_python,
-        )
-
-    def agent(self, spec: AgentSpec) -> Agent:
-        from aifactory.agents.factory import build_agent
-
-        return build_agent(spec, self.settings, clients=self.clients)
-
-    def case_runner(
-        self,
-        spec: AgentSpec,
-        agent: Agent,
-        *,
-        version: int | None = None,
-        options: CaseRunnerOptions | None = None,
-        cache: ResponseCache | None = None,
-    ) -> CaseRunner:
-        opts = options or CaseRunnerOptions()
-        return CaseRunner(
-            agent=agent,
-            ctx=self.context(allow_python=opts.allow_python),
-            agent_key=agent_key(spec, version),
-            options=opts,
-            cache=cache,
-        )
-
-
 @asynccontextmanager
-async def engine(
+async def runner_factory(
     settings: Settings, *, limiter_store: LimiterStateStore | None = None
-) -> AsyncIterator[Engine]:
+) -> AsyncIterator[RunnerFactory]:
     """Build the engine's shared parts and close them after.
 
     Args:
@@ -90,6 +26,6 @@ async def engine(
 
     clients = LLMClients(settings, limiter_store=limiter_store)
     try:
-        yield Engine(settings=settings, clients=clients, judge=make_judge(settings, clients))
+        yield RunnerFactory(settings=settings, clients=clients, judge=make_judge(settings, clients))
     finally:
         await clients.aclose()

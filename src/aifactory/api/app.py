@@ -34,7 +34,7 @@ from aifactory.api.routes import (
 )
 from aifactory.api.startup import check_settings, session_secret
 from aifactory.api.throttle import FailureThrottle
-from aifactory.bootstrap import engine
+from aifactory.bootstrap import runner_factory
 from aifactory.provisioning import first_key_notice, provision
 from aifactory.service.agents import AgentService
 from aifactory.service.insights import InsightService
@@ -95,7 +95,7 @@ def create_app(
                 print(first_key_notice(plaintext), flush=True)
         policy = AddressPolicy(settings.allowed_hosts())
         env = EnvPolicy.from_settings(settings)
-        async with engine(settings) as parts:
+        async with runner_factory(settings) as parts:
             queue = make_queue(settings, db, parts)
             auth = Authenticator(
                 db,

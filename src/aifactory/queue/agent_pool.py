@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aifactory.agents.base import Agent
-from aifactory.bootstrap import Engine, rate_limiter
 from aifactory.domain.models import AgentSpec
 from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
 from aifactory.engine.limits import RateLimiter
+from aifactory.engine.runner_factory import RunnerFactory, rate_limiter
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class LocalAgentLimits:
         return asyncio.Semaphore(spec.max_concurrency)
 
     def rate(self, spec: AgentSpec) -> RateLimiter:
-        """The in-process token bucket (see :func:`aifactory.bootstrap.rate_limiter`)."""
+        """The in-process token bucket (:func:`~aifactory.engine.runner_factory.rate_limiter`)."""
         return rate_limiter(spec)
 
 
@@ -81,7 +81,7 @@ class AgentPool:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: RunnerFactory,
         options: CaseRunnerOptions,
         *,
         size: int = 32,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aifactory.settings import Settings
 
 if TYPE_CHECKING:
-    from aifactory.bootstrap import Engine
+    from aifactory.engine.runner_factory import RunnerFactory
     from aifactory.store.database import Database
 
 CHUNK_SIZE = 50
@@ -71,7 +71,9 @@ def chunk_count(total_cases: int, chunk_size: int = CHUNK_SIZE) -> int:
     return max(1, -(-total_cases // chunk_size))
 
 
-def make_queue(settings: Settings, db: Database, engine: Engine, **options: Any) -> BatchQueue:
+def make_queue(
+    settings: Settings, db: Database, engine: RunnerFactory, **options: Any
+) -> BatchQueue:
     """The queue ``settings`` ask for.
 
     Args:

@@ -29,8 +29,8 @@ from typing import Any
 
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
-from aifactory.bootstrap import Engine
 from aifactory.engine.case_runner import CaseRunnerOptions
+from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.queue.base import CHUNK_SIZE, DEFAULT_CONCURRENCY, chunk_count
 from aifactory.queue.tasks import bind_worker, in_memory_broker, register_tasks
 from aifactory.queue.worker import CaseWorker
@@ -84,7 +84,7 @@ class InProcessQueue:
     def __init__(
         self,
         db: Database,
-        engine: Engine,
+        engine: RunnerFactory,
         settings: Settings,
         *,
         concurrency: int = DEFAULT_CONCURRENCY,

@@ -35,11 +35,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aifactory.bootstrap import Engine
 from aifactory.domain.leases import ClaimedCase
 from aifactory.domain.models import AgentSpec, TestResult
 from aifactory.domain.runs import Run
 from aifactory.engine.case_runner import CaseRunnerOptions
+from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.errors import AIFactoryError, NotFound
 from aifactory.queue.agent_pool import AgentLimits, AgentPool, PooledAgent
 from aifactory.queue.base import DEFAULT_CONCURRENCY
@@ -122,7 +122,7 @@ class CaseWorker:
     def __init__(
         self,
         db: Database,
-        engine: Engine,
+        engine: RunnerFactory,
         settings: Settings,
         *,
         owner: str,

@@ -30,7 +30,8 @@ from typing import Any
 
 from taskiq.receiver import Receiver
 
-from aifactory.bootstrap import Engine, engine
+from aifactory.bootstrap import runner_factory
+from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.queue.agent_pool import AgentLimits
 from aifactory.queue.base import CHUNK_SIZE, DEFAULT_CONCURRENCY
 from aifactory.queue.brokers import REDIS_SCHEMES, broker_ops, scheme_of
@@ -69,7 +70,7 @@ class DistributedWorker:
     def __init__(
         self,
         db: Database,
-        engine: Engine,
+        engine: RunnerFactory,
         settings: Settings,
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
@@ -228,7 +229,7 @@ async def run_worker(
         )
     db = Database.from_settings(settings)
     try:
-        async with engine(settings, limiter_store=store) as parts:
+        async with runner_factory(settings, limiter_store=store) as parts:
             worker = DistributedWorker(db, parts, settings, concurrency=concurrency, limits=limits)
             await worker.run(stop, grace_s=settings.shutdown_grace_s)
     finally:

@@ -17,8 +17,6 @@ import io
 import logging
 from typing import TYPE_CHECKING
 
-from aifactory.errors import InvalidInput
-from aifactory.bootstrap import Engine
 from aifactory.domain.compare import ALPHA
 from aifactory.domain.paging import Page
 from aifactory.domain.reflection import (
@@ -29,7 +27,8 @@ from aifactory.domain.reflection import (
     ReflectionPublic,
 )
 from aifactory.engine.budget import reflector_spender
-from aifactory.errors import ConfigError, Conflict
+from aifactory.engine.runner_factory import RunnerFactory
+from aifactory.errors import ConfigError, Conflict, InvalidInput
 from aifactory.llm.factory import parse_model, provider_configured
 from aifactory.reports.reflection import write_reflection_html, write_reflection_markdown
 from aifactory.service.budgets import require_budget_prices
@@ -86,7 +85,7 @@ class ReflectionService:
         runs: the run service (its queue executes the loops' runs; it cancels them).
     """
 
-    def __init__(self, db: Database, engine: Engine, runs: RunService) -> None:
+    def __init__(self, db: Database, engine: RunnerFactory, runs: RunService) -> None:
         self.db = db
         self.engine = engine
         self.runs = runs

@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aifactory.bootstrap import Engine
 from aifactory.domain.compare import CaseOutcome, PairedComparison, compare_outcomes
 from aifactory.domain.models import AgentSpec, TestCase, TestResult
 from aifactory.domain.reflection import (
@@ -42,6 +41,7 @@ from aifactory.domain.reflection import (
     split_holdout,
 )
 from aifactory.domain.runs import NewRun, Run
+from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.errors import NotFound
 from aifactory.llm.factory import parse_model
 from aifactory.llm.reflector import ReflectionContext, Reflector, ReflectorError
@@ -127,7 +127,7 @@ class ReflectionLoop:
     def __init__(
         self,
         db: Database,
-        engine: Engine,
+        engine: RunnerFactory,
         *,
         enqueue: Callable[[str, int], Awaitable[None]],
         cancel_run: Callable[[str], Awaitable[object]],

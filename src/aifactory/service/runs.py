@@ -18,10 +18,10 @@ from aifactory.api.schemas import (
     RunStatusPublic,
     TestRunRequest,
 )
-from aifactory.bootstrap import Engine
 from aifactory.domain.models import AgentSpec, TestResult
 from aifactory.domain.runs import NewRun, Run
 from aifactory.engine.case_runner import CaseRunnerOptions
+from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.service.budgets import batch_budget, require_budget_prices
 from aifactory.service.validation import validate_agent, validate_cases
 from aifactory.store import agents_repo, keys_repo, results_repo, runs_repo, suites_repo
@@ -69,7 +69,7 @@ class RunService:
     def __init__(
         self,
         db: Database,
-        engine: Engine,
+        engine: RunnerFactory,
         queue: BatchQueue,
         policy: AddressPolicy,
         *,

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from tests.integration.queue.queue_support import queue_settings
 
-from aifactory.bootstrap import Engine, engine
+from aifactory.bootstrap import runner_factory
+from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.queue.inprocess import InProcessQueue
 from aifactory.settings import Settings
 from aifactory.store.database import Database
@@ -23,15 +24,15 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def parts(settings: Settings) -> AsyncIterator[Engine]:
+async def parts(settings: Settings) -> AsyncIterator[RunnerFactory]:
     """The engine (no judge: no provider is configured)."""
-    async with engine(settings) as built:
+    async with runner_factory(settings) as built:
         yield built
 
 
 @pytest.fixture
 async def start_queue(
-    database: Database, parts: Engine, settings: Settings
+    database: Database, parts: RunnerFactory, settings: Settings
 ) -> AsyncIterator[StartQueue]:
     """Starts in-process queues on ``database``; every one is stopped after the test."""
     started: list[InProcessQueue] = []

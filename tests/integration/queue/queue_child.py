@@ -12,7 +12,7 @@ import sys
 
 from tests.integration.queue.queue_support import queue_settings
 
-from aifactory.bootstrap import engine
+from aifactory.bootstrap import runner_factory
 from aifactory.queue.inprocess import InProcessQueue
 from aifactory.store.database import Database
 
@@ -20,7 +20,7 @@ from aifactory.store.database import Database
 async def main(url: str) -> None:
     db = Database.from_url(url)
     settings = queue_settings()
-    async with engine(settings) as parts:
+    async with runner_factory(settings) as parts:
         queue = InProcessQueue(db, parts, settings, concurrency=8, lease_s=30)
         await queue.start()
         print("started", flush=True)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from tests.integration.queue.queue_support import add_agent, get_run, row_counts
 
-from aifactory.bootstrap import Engine
 from aifactory.domain.models import CheckSpec, TestCase
 from aifactory.domain.runs import NewRun
+from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.queue.inprocess import InProcessQueue
 from aifactory.settings import Settings
 from aifactory.store import migrate, runs_repo
@@ -37,7 +37,7 @@ def _cases() -> Iterator[TestCase]:
 
 @pytest.mark.slow
 async def test_a_20000_case_batch_runs_in_bounded_memory(
-    tmp_path: Path, parts: Engine, settings: Settings
+    tmp_path: Path, parts: RunnerFactory, settings: Settings
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'big.db'}"
     await migrate.upgrade(url)

@@ -22,7 +22,7 @@ from tests.integration.queue.queue_support import (
     wait_until,
 )
 
-from aifactory.bootstrap import Engine
+from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.errors import ConfigError
 from aifactory.queue.base import make_queue
 from aifactory.queue.distributed import DistributedQueue
@@ -48,7 +48,7 @@ async def sqlite_file(tmp_path: Path) -> AsyncIterator[tuple[str, Database]]:
 
 
 async def test_a_batch_killed_mid_way_is_resumed_and_finished_once(
-    sqlite_file: tuple[str, Database], parts: Engine, settings: Settings
+    sqlite_file: tuple[str, Database], parts: RunnerFactory, settings: Settings
 ) -> None:
     url, db = sqlite_file
     await add_agent(db, "slow", config={"default": "ok", "latency_ms": 40})
@@ -99,7 +99,7 @@ async def test_a_batch_killed_mid_way_is_resumed_and_finished_once(
 
 
 async def test_stop_releases_unfinished_cases_for_the_next_start(
-    sqlite_file: tuple[str, Database], parts: Engine, settings: Settings
+    sqlite_file: tuple[str, Database], parts: RunnerFactory, settings: Settings
 ) -> None:
     _, db = sqlite_file
     await add_agent(db, "slow", config={"default": "ok", "latency_ms": 1000})
@@ -128,7 +128,7 @@ async def test_stop_releases_unfinished_cases_for_the_next_start(
 
 
 async def test_the_queue_url_chooses_the_queue_and_an_unknown_scheme_is_refused(
-    sqlite_file: tuple[str, Database], parts: Engine
+    sqlite_file: tuple[str, Database], parts: RunnerFactory
 ) -> None:
     _, db = sqlite_file
     settings = queue_settings(AIFACTORY_QUEUE_URL="kafka://:secret@127.0.0.1:9092/0")
@@ -141,7 +141,7 @@ async def test_the_queue_url_chooses_the_queue_and_an_unknown_scheme_is_refused(
 
 
 async def test_a_process_among_several_leaves_a_siblings_claims_alone(
-    sqlite_file: tuple[str, Database], parts: Engine
+    sqlite_file: tuple[str, Database], parts: RunnerFactory
 ) -> None:
     _, db = sqlite_file
     await add_agent(db, "busy", config={"default": "ok"})
