@@ -28,7 +28,7 @@ from aifactory.domain.models import Message, Usage
 from aifactory.errors import JudgeError, LLMError
 from aifactory.llm.base import LLMClient, LLMRequest, LLMResponse
 from aifactory.llm.factory import parse_model, provider_configured
-from aifactory.llm.jsontext import extract_json_object
+from aifactory.llm.json_ask import Unusable, ask_json, reply_object
 from aifactory.llm.verdict_cache import (
     InMemoryVerdictCache,
     SqliteVerdictCache,
@@ -121,10 +121,6 @@ _AGAIN = (
 )
 
 
-class _Unusable(Exception):
-    """A judge reply that is not a valid verdict; the message says why."""
-
-
 class LLMJudge:
     """A :class:`Judge` backed by a model.
 
@@ -193,31 +189,35 @@ class LLMJudge:
 
     async def _ask(self, request: JudgeRequest) -> JudgeVerdict:
         prompt, schema = self._prompt(request)
-        usage = Usage()
-        problem: str | None = None
-        for attempt in range(2):
-            content = prompt if attempt == 0 else prompt + _AGAIN.format(problem=problem)
-            llm_request = LLMRequest(
+        temperature = self.temperature if request.sample == 0 else self.sample_temperature
+
+        def send(content: str) -> LLMRequest:
+            return LLMRequest(
                 model=self.model,
                 system=_SYSTEM,
                 messages=[Message(role="user", content=content)],
                 max_tokens=self.max_tokens,
-                temperature=self.temperature if request.sample == 0 else self.sample_temperature,
+                temperature=temperature,
                 output_schema=schema,
                 output_name="verdict",
             )
-            try:
-                response = await self.client.complete(llm_request)
-            except LLMError as exc:
-                raise JudgeError(f"The judge ({self.label}) could not be reached: {exc}") from exc
-            usage = usage + response.usage
-            try:
-                score, passed, reasoning = self._verdict(request.kind, response)
-            except _Unusable as exc:
-                problem = str(exc)
-                continue
-            return JudgeVerdict(score=score, passed=passed, reasoning=reasoning, usage=usage)
-        raise JudgeError(
+
+        (score, passed, reasoning), usage = await ask_json(
+            self.client,
+            prompt,
+            send,
+            lambda response: self._verdict(request.kind, response),
+            again=_AGAIN,
+            unreachable=self._unreachable,
+            unusable=self._unusable,
+        )
+        return JudgeVerdict(score=score, passed=passed, reasoning=reasoning, usage=usage)
+
+    def _unreachable(self, exc: LLMError, usage: Usage) -> JudgeError:
+        return JudgeError(f"The judge ({self.label}) could not be reached: {exc}")
+
+    def _unusable(self, problem: str, usage: Usage) -> JudgeError:
+        return JudgeError(
             f"The judge ({self.label}) gave no usable verdict twice; the last reply: {problem} "
             "Try a stronger judge model (AIFACTORY_JUDGE_MODEL)."
         )
@@ -245,32 +245,27 @@ class LLMJudge:
 
     @staticmethod
     def _verdict(kind: str, response: LLMResponse) -> tuple[float, bool, str]:
-        data = response.structured
-        if data is None:
-            data = extract_json_object(response.text)
-        if data is None:
-            excerpt = response.text.strip()[:200] or "(an empty reply)"
-            raise _Unusable(f"it held no structured verdict: {excerpt!r}.")
+        data = reply_object(response, "verdict")
         reasoning = data.get("reasoning")
         if not isinstance(reasoning, str):
-            raise _Unusable("'reasoning' is missing or not a string.")
+            raise Unusable("'reasoning' is missing or not a string.")
         if kind == "factuality":
             category = str(data.get("category", "")).strip().strip("()").upper()
             if category not in FACTUALITY_SCORES:
-                raise _Unusable(f"'category' must be one of A-E, not {data.get('category')!r}.")
+                raise Unusable(f"'category' must be one of A-E, not {data.get('category')!r}.")
             return FACTUALITY_SCORES[category], category != "D", f"({category}) {reasoning}"
         return _score(data.get("score")), _passed(data.get("pass")), reasoning
 
 
 def _score(raw: object) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise _Unusable(f"'score' must be a number from 0 to 1, not {raw!r}.")
+        raise Unusable(f"'score' must be a number from 0 to 1, not {raw!r}.")
     try:
         score = float(raw)
     except ValueError:
-        raise _Unusable(f"'score' must be a number from 0 to 1, not {raw!r}.") from None
+        raise Unusable(f"'score' must be a number from 0 to 1, not {raw!r}.") from None
     if not math.isfinite(score) or not -0.001 <= score <= 1.001:
-        raise _Unusable(f"'score' must be a number from 0 to 1, not {raw!r}.")
+        raise Unusable(f"'score' must be a number from 0 to 1, not {raw!r}.")
     # Tolerate float noise at the edges; anything further out is a misread scale.
     return min(1.0, max(0.0, score))
 
@@ -280,7 +275,7 @@ def _passed(raw: object) -> bool:
         return raw
     if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
         return raw.strip().lower() == "true"
-    raise _Unusable(f"'pass' must be true or false, not {raw!r}.")
+    raise Unusable(f"'pass' must be true or false, not {raw!r}.")
 
 
 def make_judge(

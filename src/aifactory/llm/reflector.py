@@ -20,7 +20,7 @@ from aifactory.domain.models import Message, TestResult, Usage
 from aifactory.domain.reflection import Candidate
 from aifactory.errors import AIFactoryError, LLMError
 from aifactory.llm.base import LLMClient, LLMRequest, LLMResponse
-from aifactory.llm.jsontext import extract_json_object
+from aifactory.llm.json_ask import Unusable, ask_json, reply_object
 
 MAX_FAILURES = 20
 MAX_PASSES = 3
@@ -191,27 +191,18 @@ def reflector_prompt(ctx: ReflectionContext) -> str:
     )
 
 
-class _Unusable(Exception):
-    """A reply that holds no usable proposal; the message says why."""
-
-
 def parse_proposals(
     response: LLMResponse, *, mode: str, current_prompt: str, count: int
 ) -> list[Proposal]:
     """The usable proposals of a reply (distinct, non-empty, different from the current prompt).
 
     Raises:
-        _Unusable: none could be used.
+        Unusable: none could be used.
     """
-    data = response.structured
-    if data is None:
-        data = extract_json_object(response.text)
-    if data is None:
-        excerpt = response.text.strip()[:200] or "(an empty reply)"
-        raise _Unusable(f"it held no structured output: {excerpt!r}.")
+    data = reply_object(response, "output")
     raw = data.get("candidates")
     if not isinstance(raw, list) or not raw:
-        raise _Unusable("'candidates' is missing or not a non-empty list.")
+        raise Unusable("'candidates' is missing or not a non-empty list.")
     text_field = "system_prompt" if mode == "versions" else "suggestion"
     seen = {current_prompt.strip()} if mode == "versions" else set()
     proposals: list[Proposal] = []
@@ -226,7 +217,7 @@ def parse_proposals(
             Proposal(rationale=rationale.strip() if isinstance(rationale, str) else "", text=text)
         )
     if not proposals:
-        raise _Unusable(
+        raise Unusable(
             f"no candidate had a non-empty '{text_field}' different from the current one."
         )
     return proposals[:count]
@@ -256,13 +247,10 @@ class Reflector:
         Raises:
             ReflectorError: the model could not be reached, or twice gave no usable answer.
         """
-        prompt = reflector_prompt(ctx)
         schema = proposal_schema(ctx.mode, ctx.count)
-        usage = Usage()
-        problem = ""
-        for attempt in range(2):
-            content = prompt if attempt == 0 else prompt + _AGAIN.format(problem=problem)
-            request = LLMRequest(
+
+        def send(content: str) -> LLMRequest:
+            return LLMRequest(
                 model=self.model,
                 system=_SYSTEM,
                 messages=[Message(role="user", content=content)],
@@ -271,22 +259,30 @@ class Reflector:
                 output_schema=schema,
                 output_name="proposal",
             )
-            try:
-                response = await self.client.complete(request)
-            except LLMError as exc:
-                raise ReflectorError(
-                    f"The reflector ({self.label}) could not be reached: {exc}", usage=usage
-                ) from exc
-            usage = usage + response.usage
-            try:
-                items = parse_proposals(
-                    response, mode=ctx.mode, current_prompt=ctx.system_prompt, count=ctx.count
-                )
-            except _Unusable as exc:
-                problem = str(exc)
-                continue
-            return Proposals(items=items, usage=usage)
-        raise ReflectorError(
+
+        def parse(response: LLMResponse) -> list[Proposal]:
+            return parse_proposals(
+                response, mode=ctx.mode, current_prompt=ctx.system_prompt, count=ctx.count
+            )
+
+        items, usage = await ask_json(
+            self.client,
+            reflector_prompt(ctx),
+            send,
+            parse,
+            again=_AGAIN,
+            unreachable=self._unreachable,
+            unusable=self._unusable,
+        )
+        return Proposals(items=items, usage=usage)
+
+    def _unreachable(self, exc: LLMError, usage: Usage) -> ReflectorError:
+        return ReflectorError(
+            f"The reflector ({self.label}) could not be reached: {exc}", usage=usage
+        )
+
+    def _unusable(self, problem: str, usage: Usage) -> ReflectorError:
+        return ReflectorError(
             f"The reflector ({self.label}) gave no usable proposal twice; the last reply: "
             f"{problem} Try a stronger reflector model (reflector_model or "
             "AIFACTORY_REFLECTOR_MODEL).",
