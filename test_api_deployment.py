@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from aifactory.cli_smoke import smoke
+from aifactory.cli.smoke import smoke
 
 if __name__ == "__main__":
     typer.run(smoke)

@@ -16,7 +16,7 @@ import pytest
 from tests.fakes.gunicorn_process import ROOT, gunicorn_env, running_gunicorn
 from tests.fakes.server_process import ServerProcess, server_env
 
-from aifactory.cli_smoke import Targets, check_deployment
+from aifactory.cli.smoke import Targets, check_deployment
 
 KEY = "afk_e2e-smoke-admin-key-0123456789abcdefghijklm"
 SEED_ROWS = (

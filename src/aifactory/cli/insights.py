@@ -7,19 +7,23 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from aifactory.api.schemas_insights import Comparison
-from aifactory.cli_remote import KeyOpt, ServerOpt, remote, resolve_run_id
+from aifactory.cli.common import (
+    EXIT_FAILED,
+    KeyOpt,
+    ServerOpt,
+    console,
+    out,
+    remote,
+    resolve_run_id,
+)
 from aifactory.client import DEFAULT_BASE_URL
 from aifactory.reports.comparison import write_comparison_html, write_comparison_markdown
 
-console = Console(stderr=True, emoji=False)
-out = Console(emoji=False)
-
-EXIT_REGRESSED = 1
+EXIT_REGRESSED = EXIT_FAILED
 
 
 def report(

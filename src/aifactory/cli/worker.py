@@ -7,13 +7,11 @@ import signal
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from aifactory.cli.common import console
 from aifactory.errors import ConfigError
 from aifactory.settings import Settings, load_settings
-
-console = Console(stderr=True)
 
 
 def _check(settings: Settings) -> None:

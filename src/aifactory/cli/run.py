@@ -1,89 +1,24 @@
-"""The ``aifactory`` command line."""
+"""``aifactory run`` and ``aifactory checks``: a suite against an agent, in this process.
+
+The run itself (loading, running, reports) is :mod:`aifactory.cli.local_run`, imported when the
+command starts so that ``aifactory --help`` stays quick.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-import yaml
-from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from aifactory import __version__
-from aifactory.domain.models import AgentSpec, RunSummary
+from aifactory.cli.common import EXIT_FAILED, EXIT_PASSED, bad_input, out
+from aifactory.domain.models import RunSummary
 from aifactory.errors import AIFactoryError, CheckSpecError, ConfigError, SuiteError
 
-app = typer.Typer(
-    name="aifactory",
-    help="Run test suites against AI agents, score them, and know whether they still work.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-# Case names, reasons and outputs are text from suites, agents and judges: every one is
-# escaped before Rich reads markup in it, and ``:name:`` codes are never turned into emoji.
-console = Console(stderr=True, emoji=False)
-out = Console(emoji=False)
 
-EXIT_PASSED = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-
-
-def _bad_input(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(EXIT_BAD_INPUT)
-
-
-def load_agent_file(path: Path) -> AgentSpec:
-    """Read an agent spec from a YAML or JSON file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"Cannot read the agent file {path}: {exc.strerror}.") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"The agent file {path} is not UTF-8 text.") from exc
-    try:
-        data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"The agent file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}."
-        ) from exc
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "syntax error"
-        raise ConfigError(f"The agent file {path} is not valid YAML: {problem}{where}.") from exc
-    except (ValueError, yaml.YAMLError, RecursionError) as exc:
-        raise ConfigError(f"The agent file {path} is not valid YAML or JSON: {exc}") from exc
-    if isinstance(data, dict) and "agent" in data and "kind" not in data:
-        data = data["agent"]
-    try:
-        return AgentSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"The agent file {path}: {where}: {first['msg']}.") from exc
-
-
-@app.callback(invoke_without_command=True)
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
-        out.print(__version__)
-        raise typer.Exit(0)
-
-
-@app.command()
 def run(
     suite: Annotated[Path, typer.Argument(help="Suite file: YAML, JSON, JSONL, CSV or promptfoo.")],
     agent: Annotated[Path, typer.Option("--agent", "-a", help="Agent file (YAML or JSON).")],
@@ -111,7 +46,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a suite against an agent; exit 0 when it passes, 1 when it fails, 2 on bad input."""
-    from aifactory.cli_run import RunRequest, execute
+    from aifactory.cli.local_run import RunRequest, execute
 
     request = RunRequest(
         suite=suite,
@@ -128,11 +63,11 @@ def run(
         quiet=quiet,
     )
     try:
-        outcome = asyncio.run(execute(request, console=console))
+        outcome = asyncio.run(execute(request))
     except (SuiteError, ConfigError, CheckSpecError) as exc:
-        raise _bad_input(str(exc)) from None
+        raise bad_input(str(exc)) from None
     except AIFactoryError as exc:
-        raise _bad_input(str(exc)) from None
+        raise bad_input(str(exc)) from None
     print_failures(outcome.failures, more=outcome.summary.failed + outcome.summary.errored)
     print_summary(outcome.summary, title=outcome.suite_name)
     raise typer.Exit(verdict(outcome.summary, fail_under))
@@ -218,7 +153,6 @@ def print_summary(summary: RunSummary, *, title: str) -> None:
     out.print(table)
 
 
-@app.command("checks")
 def list_checks(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -242,47 +176,3 @@ def list_checks(
         params = ", ".join(f"{p}: {d}" for p, d in check_type.parameters.items())
         table.add_row(escape(name), escape(params), escape(check_type.description))
     out.print(table)
-
-
-def progress_bar(total: int) -> Progress:
-    """The run's progress bar: done/total, pass rate so far, ETA."""
-    return Progress(
-        TextColumn("[bold]running"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("pass {task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-def _register_server_commands() -> None:
-    from aifactory.cli_insights import compare, report
-    from aifactory.cli_reflect import reflect
-    from aifactory.cli_remote import status, submit
-    from aifactory.cli_server import db_app, keys_app, serve
-    from aifactory.cli_smoke import smoke
-    from aifactory.cli_worker import worker
-
-    app.command("serve")(serve)
-    app.command("worker")(worker)
-    app.command("smoke")(smoke)
-    app.command("submit")(submit)
-    app.command("status")(status)
-    app.command("report")(report)
-    app.command("compare")(compare)
-    app.command("reflect")(reflect)
-    app.add_typer(db_app, name="db")
-    app.add_typer(keys_app, name="keys")
-
-
-_register_server_commands()
-
-
-def main() -> None:
-    """Console-script entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)

@@ -24,18 +24,14 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from aifactory.cli.common import EXIT_FAILED, EXIT_PASSED, out
 from aifactory.demo import DEMO_AGENT, DEMO_SUITE
 
 BATCH_SIZE = 10
 KEY_VARIABLE = "AIFACTORY_API_KEY"
-EXIT_PASSED = 0
-EXIT_FAILED = 1
-
-out = Console(emoji=False)
 
 Json = dict[str, Any]
 Validator = Callable[[httpx.Response], str | None]

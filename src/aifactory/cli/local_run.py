@@ -1,26 +1,31 @@
-"""``aifactory run``: load a suite and an agent, run it with progress, write the reports."""
+"""A local run (``aifactory run``): load a suite and an agent, run with progress, write reports."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from rich.console import Console
+import yaml
+from pydantic import ValidationError
 from rich.markup import escape
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from aifactory.bootstrap import engine, rate_limiter
+from aifactory.bootstrap import runner_factory
+from aifactory.cli.common import console
 from aifactory.domain.models import AgentSpec, RunSummary, TestCase
 from aifactory.domain.suites import iter_cases, load_suite
 from aifactory.engine.budget import require_run_prices
 from aifactory.engine.cache import DiskCache
 from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
 from aifactory.engine.runner import RunOptions, run_cases
+from aifactory.engine.runner_factory import rate_limiter
 from aifactory.engine.summary import SummaryBuilder
-from aifactory.errors import SuiteError
+from aifactory.errors import ConfigError, SuiteError
 from aifactory.reports.html import score_histogram, write_html
 from aifactory.reports.json_report import write_json
 from aifactory.reports.junit import write_junit
@@ -72,10 +77,53 @@ def local_settings(settings: Settings) -> Settings:
     return settings
 
 
-async def execute(request: RunRequest, *, console: Console) -> RunOutcome:
-    """Run the suite and write the asked-for reports; returns the summary."""
-    from aifactory.cli import load_agent_file, progress_bar
+def load_agent_file(path: Path) -> AgentSpec:
+    """Read an agent spec from a YAML or JSON file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the agent file {path}: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"The agent file {path} is not UTF-8 text.") from exc
+    try:
+        data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"The agent file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}."
+        ) from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise ConfigError(f"The agent file {path} is not valid YAML: {problem}{where}.") from exc
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError(f"The agent file {path} is not valid YAML or JSON: {exc}") from exc
+    if isinstance(data, dict) and "agent" in data and "kind" not in data:
+        data = data["agent"]
+    try:
+        return AgentSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"The agent file {path}: {where}: {first['msg']}.") from exc
 
+
+def progress_bar(total: int) -> Progress:
+    """The run's progress bar: done/total, pass rate so far, ETA."""
+    return Progress(
+        TextColumn("[bold]running"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pass {task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+async def execute(request: RunRequest) -> RunOutcome:
+    """Run the suite and write the asked-for reports; returns the summary."""
     settings = local_settings(load_settings())
     spec = load_agent_file(request.agent)
     cases: Iterable[TestCase]
@@ -108,7 +156,7 @@ async def execute(request: RunRequest, *, console: Console) -> RunOutcome:
     sink = SpoolSink()
     disk_cache = DiskCache(settings.cache_dir) if request.cache else None
     try:
-        async with engine(settings) as parts:
+        async with runner_factory(settings) as parts:
             agent = parts.agent(spec)
             try:
                 runner = parts.case_runner(
@@ -123,7 +171,7 @@ async def execute(request: RunRequest, *, console: Console) -> RunOutcome:
                     budget_usd=request.budget_usd,
                 )
                 summary = await _run_with_progress(
-                    cases, runner, sink, options, spec, total, request.quiet, progress_bar
+                    cases, runner, sink, options, spec, total, request.quiet
                 )
             finally:
                 await agent.aclose()
@@ -151,7 +199,6 @@ async def _run_with_progress(
     spec: AgentSpec,
     total: int,
     quiet: bool,
-    progress_bar: Callable[[int], Progress],
 ) -> RunSummary:
     if quiet:
         return await run_cases(

@@ -1,9 +1,10 @@
-"""Commands that talk to a running server through the SDK: ``submit`` and ``status``.
+"""What the commands share: the consoles, exit codes, one-line errors, and the way to a server.
 
-Also what every such command shares (``report``, ``compare`` and ``reflect`` too): the
-``--server`` and ``--api-key`` options, :func:`remote` that turns a server that cannot be reached,
-a missing or refused key and every error answer into one line on stderr and exit 2, and
-:func:`resolve_run_id` that accepts the 8-character run ids the dashboard shows.
+The commands that talk to a running server through the SDK (``submit``, ``status``, ``report``,
+``compare``, ``reflect``) take the ``--server`` and ``--api-key`` options (:data:`ServerOpt`,
+:data:`KeyOpt`), open the client with :func:`remote`, which turns a server that cannot be
+reached, a missing or refused key and every error answer into one line on stderr and exit 2,
+and accept the 8-character run ids the dashboard shows through :func:`resolve_run_id`.
 
 Exit codes: 0 the run passed (or the command did its work), 1 the run failed or regressed,
 2 the command could not do its work (bad input, no key, server unreachable or an error answer).
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,14 +23,17 @@ import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from aifactory.api.schemas import RunStatusPublic
 from aifactory.client import DEFAULT_BASE_URL, APIStatusError, Client
 
+# Case names, reasons and outputs are text from suites, agents and judges: every one is
+# escaped before Rich reads markup in it, and ``:name:`` codes are never turned into emoji.
 console = Console(stderr=True, emoji=False)
+"""Progress, notes and errors: stderr."""
 out = Console(emoji=False)
+"""What the command answers: stdout."""
 
+EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
@@ -56,8 +59,10 @@ def error_line(message: str) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-def _client(server: str, api_key: str | None) -> Client:
-    return Client(server, api_key=api_key or os.environ.get("AIFACTORY_API_KEY"))
+def bad_input(message: str) -> typer.Exit:
+    """Say what was wrong with the input in one line; the exit (2) to raise."""
+    error_line(message)
+    return typer.Exit(EXIT_BAD_INPUT)
 
 
 def _fail(exc: APIStatusError, server: str | None = None, *, keyed: bool = True) -> typer.Exit:
@@ -93,15 +98,6 @@ def _unreachable(server: str, exc: httpx.TransportError) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def suite_on_server(client: Client, suite: str) -> str:
-    """The server's id of ``suite``: a suite file is imported first, anything else is an id."""
-    if not Path(suite).is_file():
-        return suite
-    suite_id = client.import_suite(suite).id
-    console.print(f"imported {escape(suite)} as suite {escape(suite_id)}", highlight=False)
-    return suite_id
-
-
 @contextmanager
 def remote(server: str, api_key: str | None) -> Iterator[Client]:
     """A client of ``server``; its failures end the command with one line and exit 2.
@@ -125,6 +121,15 @@ def remote(server: str, api_key: str | None) -> Iterator[Client]:
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except httpx.TransportError as exc:
         raise _unreachable(server, exc) from None
+
+
+def suite_on_server(client: Client, suite: str) -> str:
+    """The server's id of ``suite``: a suite file is imported first, anything else is an id."""
+    if not Path(suite).is_file():
+        return suite
+    suite_id = client.import_suite(suite).id
+    console.print(f"imported {escape(suite)} as suite {escape(suite_id)}", highlight=False)
+    return suite_id
 
 
 def resolve_run_id(client: Client, run_id: str) -> str:
@@ -157,77 +162,3 @@ def resolve_run_id(client: Client, run_id: str) -> str:
         "Give more of the id."
     )
     raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def submit(
-    agent_id: Annotated[str, typer.Argument(help="The stored agent to test.")],
-    suite: Annotated[
-        str, typer.Argument(help="A stored suite id, or a suite file to import first.")
-    ],
-    server: ServerOpt = DEFAULT_BASE_URL,
-    api_key: KeyOpt = None,
-    repeat: Annotated[int, typer.Option(min=1, max=100)] = 1,
-    name: Annotated[str | None, typer.Option(help="A name for the run.")] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Follow the run to its end.")
-    ] = True,
-    fail_under: Annotated[float | None, typer.Option(min=0, max=1)] = None,
-    idempotency_key: Annotated[str | None, typer.Option(help="Retry-safe submission key.")] = None,
-) -> None:
-    """Run a suite on the server; with --wait exit 0 when it passes, 1 when it fails."""
-    with remote(server, api_key) as client:
-        suite_id = suite_on_server(client, suite)
-        accepted = client.submit_batch(
-            agent_id,
-            suite_id=suite_id,
-            repeat=repeat,
-            name=name,
-            idempotency_key=idempotency_key,
-        )
-        out.print(
-            f"run {accepted.run_id} ({accepted.total} cases) {accepted.status}", highlight=False
-        )
-        if not wait:
-            return
-        status = _follow(client, accepted.run_id, accepted.total)
-    out.print(
-        f"{status.status}: {status.passed} passed, {status.failed} failed, "
-        f"{status.errored} errors of {status.total}",
-        highlight=False,
-    )
-    if status.error:
-        error_line(status.error)
-    if status.status != "completed":
-        raise typer.Exit(EXIT_FAILED)
-    rate = status.passed / status.total if status.total else 1.0
-    ok = rate >= fail_under if fail_under is not None else status.passed == status.total
-    raise typer.Exit(0 if ok else EXIT_FAILED)
-
-
-def _follow(client: Client, run_id: str, total: int) -> RunStatusPublic:
-    progress = Progress(
-        TextColumn("[bold]running"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    with progress:
-        task = progress.add_task("run", total=total or None)
-        while True:
-            status = client.get_status(run_id, results_limit=0)
-            progress.update(task, completed=status.completed)
-            if status.status in ("completed", "failed", "cancelled"):
-                return status
-            time.sleep(0.5)
-
-
-def status(
-    run_id: Annotated[str, typer.Argument(help="The run's id, or its first 8 characters.")],
-    server: ServerOpt = DEFAULT_BASE_URL,
-    api_key: KeyOpt = None,
-) -> None:
-    """Print a run's status as JSON."""
-    with remote(server, api_key) as client:
-        run = client.get_run(resolve_run_id(client, run_id))
-    out.print_json(run.model_dump_json())

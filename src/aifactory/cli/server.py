@@ -10,20 +10,17 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from aifactory.api.startup import check_server, session_secret
+from aifactory.cli.common import console, out
 from aifactory.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
-
-console = Console(stderr=True, emoji=False)
-out = Console(emoji=False)
 
 db_app = typer.Typer(help="Database schema: upgrade, downgrade, current.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
@@ -185,8 +182,8 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
     """Revoke an API key."""
+    from aifactory.errors import NotFound
     from aifactory.store import keys_repo
-    from aifactory.store.errors import NotFound
 
     try:
         asyncio.run(_with_db(lambda s: keys_repo.revoke_key(s, key_id)))

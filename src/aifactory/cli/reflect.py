@@ -7,16 +7,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from aifactory.cli_remote import KeyOpt, ServerOpt, error_line, remote, suite_on_server
+from aifactory.cli.common import (
+    KeyOpt,
+    ServerOpt,
+    console,
+    error_line,
+    out,
+    remote,
+    suite_on_server,
+)
 from aifactory.client import DEFAULT_BASE_URL, Client
 from aifactory.domain.reflection import Candidate, ReflectionPublic
-
-console = Console(stderr=True, emoji=False)
-out = Console(emoji=False)
 
 FINISHED = ("completed", "failed", "cancelled")
 

@@ -1,0 +1,69 @@
+"""The ``aifactory`` command line: one Typer app, a module per group of commands.
+
+==============  ==========================================================
+``run.py``      ``run`` and ``checks``: a suite against an agent, here
+``server.py``   ``serve``, ``db`` and ``keys``: the server and its database
+``worker.py``   ``worker``: cases from the distributed queue
+``smoke.py``    ``smoke``: the post-deploy validator
+``remote.py``   ``submit`` and ``status``: runs on a server, through the SDK
+``insights.py`` ``report`` and ``compare``
+``reflect.py``  ``reflect``: the reflection loop on a server
+``common.py``   what they share: consoles, exit codes, errors, the way to a server
+==============  ==========================================================
+
+What a command needs beyond its options (the engine, the server, the database) is imported when
+it runs, so ``aifactory --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from aifactory import __version__
+from aifactory.cli import insights, reflect, remote, run, server, smoke, worker
+from aifactory.cli.common import out
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="aifactory",
+    help="Run test suites against AI agents, score them, and know whether they still work.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit(0)
+
+
+# In the order ``aifactory --help`` lists them.
+app.command("run")(run.run)
+app.command("checks")(run.list_checks)
+app.command("serve")(server.serve)
+app.command("worker")(worker.worker)
+app.command("smoke")(smoke.smoke)
+app.command("submit")(remote.submit)
+app.command("status")(remote.status)
+app.command("report")(insights.report)
+app.command("compare")(insights.compare)
+app.command("reflect")(reflect.reflect)
+app.add_typer(server.db_app, name="db")
+app.add_typer(server.keys_app, name="keys")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
