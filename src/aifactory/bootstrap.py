@@ -1,4 +1,9 @@
-"""The composition root: wires settings into the engine's shared parts."""
+"""The composition root: builds the services, workers and engine parts of a process from
+``Settings``.
+
+Only entry points import it: the app factory (:func:`aifactory.api.app.create_app`), the command
+line and the worker. Nothing it builds imports it back.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from contextlib import asynccontextmanager
 from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.llm.concurrency import LimiterStateStore
 from aifactory.llm.factory import LLMClients
+from aifactory.service.container import Services
 from aifactory.settings import Settings
 
 
@@ -29,3 +35,84 @@ async def runner_factory(
         yield RunnerFactory(settings=settings, clients=clients, judge=make_judge(settings, clients))
     finally:
         await clients.aclose()
+
+
+@asynccontextmanager
+async def services(
+    settings: Settings,
+    *,
+    session_secret: str,
+    provision_first: bool = True,
+    first_key: bool = False,
+) -> AsyncIterator[Services]:
+    """Every service of a serving process, started, and stopped in order after.
+
+    Args:
+        settings: everything configurable.
+        session_secret: what signs dashboard sessions (the app factory resolves it).
+        provision_first: migrate, store operator keys and seed the demo first
+            (:mod:`aifactory.provisioning`, under a database-wide lock); False when a parent
+            process did it.
+        first_key: while provisioning, make (and print, once) an admin key when keys are
+            required and none exists.
+    """
+    from aifactory.agents.env import EnvPolicy
+    from aifactory.agents.ssrf import AddressPolicy
+    from aifactory.provisioning import first_key_notice, provision
+    from aifactory.queue.base import make_queue
+    from aifactory.service.agents import AgentService
+    from aifactory.service.auth import Authenticator
+    from aifactory.service.insights import InsightService
+    from aifactory.service.keys import KeyService
+    from aifactory.service.operations import OperationsService
+    from aifactory.service.probe import DatabaseProbe
+    from aifactory.service.reflection import ReflectionService
+    from aifactory.service.runs import RunService
+    from aifactory.service.sessions import Sessions
+    from aifactory.service.suites import SuiteService
+    from aifactory.service.throttle import FailureThrottle
+    from aifactory.store.database import Database
+
+    db = Database.from_settings(settings)
+    if provision_first:
+        plaintext = await provision(db, settings, seed_demo=settings.seed_demo, first_key=first_key)
+        if plaintext:
+            print(first_key_notice(plaintext), flush=True)
+    policy = AddressPolicy(settings.allowed_hosts())
+    env = EnvPolicy.from_settings(settings)
+    async with runner_factory(settings) as factory:
+        queue = make_queue(settings, db, factory)
+        auth = Authenticator(
+            db,
+            enabled=settings.auth == "required",
+            rate_per_minute=settings.rate_limit_per_minute,
+            failures=FailureThrottle(settings.auth_failures_per_minute),
+        )
+        runs = RunService(
+            db, factory, queue, policy, env=env, case_timeout_s=settings.case_timeout_s
+        )
+        reflections = ReflectionService(db, factory, runs)
+        built = Services(
+            settings=settings,
+            db=db,
+            auth=auth,
+            sessions=Sessions(db, auth, secret=session_secret),
+            agents=AgentService(db, policy, env=env),
+            suites=SuiteService(db, max_bytes=settings.max_body_bytes),
+            runs=runs,
+            keys=KeyService(db, auth),
+            insights=InsightService(db),
+            operations=OperationsService(db, DatabaseProbe(db)),
+            reflections=reflections,
+            queue_info=queue.info,
+        )
+        await queue.start()
+        await reflections.recover()
+        try:
+            yield built
+        finally:
+            # Reflection loops first: they cancel their runs while the queue still runs.
+            await reflections.aclose()
+            await queue.stop(grace_s=settings.shutdown_grace_s)
+            await runs.aclose()
+            await db.dispose()

@@ -26,7 +26,6 @@ in one place (:mod:`aifactory.api.errors`), where its own few HTTP-only errors l
     ├── LLMError                    a provider call failed after the retry policy gave up
     │   ├── LLMRateLimited
     │   └── LLMTimeout
-    ├── BudgetExceeded              the run's cost budget is spent
     └── APIError                    (api/errors.py) HTTP-only: a body over the size limit
 
 Vendor errors are translated at the boundary (``raise AgentTimeout(...) from exc``).
@@ -179,7 +178,3 @@ class LLMRateLimited(LLMError):
 
 class LLMTimeout(LLMError):
     """The provider did not answer in time."""
-
-
-class BudgetExceeded(AIFactoryError):
-    """The run's cost budget is spent."""

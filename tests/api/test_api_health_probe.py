@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from aifactory.api import probe as probe_module
-from aifactory.api.probe import DatabaseProbe
+from aifactory.service import probe as probe_module
+from aifactory.service.probe import DatabaseProbe
 
 
 class CountingDatabase:

@@ -7,7 +7,7 @@ import re
 import httpx
 from tests.fakes.service import ADMIN_KEY, Service
 
-from aifactory.api.throttle import FailureThrottle, client_bucket
+from aifactory.service.throttle import FailureThrottle, client_bucket
 
 WRONG_KEYS = [f"afk_guess-{i:04d}-0123456789abcdefghijklmnop" for i in range(100)]
 

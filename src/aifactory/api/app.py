@@ -12,16 +12,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute
 
-from aifactory import __version__
-from aifactory.agents.env import EnvPolicy
-from aifactory.agents.ssrf import AddressPolicy
-from aifactory.api.auth import Authenticator
-from aifactory.api.deps import Services
+from aifactory import __version__, bootstrap
 from aifactory.api.docs import install_docs
 from aifactory.api.errors import install_error_handlers
 from aifactory.api.metrics import Metrics
 from aifactory.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from aifactory.api.probe import DatabaseProbe
 from aifactory.api.routes import (
     agents,
     insights,
@@ -33,17 +28,8 @@ from aifactory.api.routes import (
     tests,
 )
 from aifactory.api.startup import check_settings, session_secret
-from aifactory.api.throttle import FailureThrottle
-from aifactory.bootstrap import runner_factory
-from aifactory.provisioning import first_key_notice, provision
-from aifactory.service.agents import AgentService
-from aifactory.service.insights import InsightService
-from aifactory.service.keys import KeyService
-from aifactory.service.reflection import ReflectionService
-from aifactory.service.runs import RunService
-from aifactory.service.suites import SuiteService
+from aifactory.service.container import Services
 from aifactory.settings import Settings
-from aifactory.store.database import Database
 from aifactory.web import routes as dashboard
 
 log = logging.getLogger("aifactory.api")
@@ -83,60 +69,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from aifactory.queue.base import make_queue
-
-        secret = session_secret(settings)
-        db = Database.from_settings(settings)
-        if migrate_on_start:
-            plaintext = await provision(
-                db, settings, seed_demo=settings.seed_demo, first_key=first_key
-            )
-            if plaintext:
-                print(first_key_notice(plaintext), flush=True)
-        policy = AddressPolicy(settings.allowed_hosts())
-        env = EnvPolicy.from_settings(settings)
-        async with runner_factory(settings) as parts:
-            queue = make_queue(settings, db, parts)
-            auth = Authenticator(
-                db,
-                enabled=settings.auth == "required",
-                rate_per_minute=settings.rate_limit_per_minute,
-                failures=FailureThrottle(settings.auth_failures_per_minute),
-            )
-            run_service = RunService(
-                db, parts, queue, policy, env=env, case_timeout_s=settings.case_timeout_s
-            )
-            reflection_service = ReflectionService(db, parts, run_service)
-            services = Services(
-                settings=settings,
-                db=db,
-                auth=auth,
-                metrics=metrics,
-                agents=AgentService(db, policy, env=env),
-                suites=SuiteService(db, max_bytes=settings.max_body_bytes),
-                runs=run_service,
-                keys=KeyService(db, auth),
-                insights=InsightService(db),
-                queue_info=queue.info,
-                probe=DatabaseProbe(db),
-                reflections=reflection_service,
-                session_secret=secret,
-            )
+        async with bootstrap.services(
+            settings,
+            session_secret=session_secret(settings),
+            provision_first=migrate_on_start,
+            first_key=first_key,
+        ) as services:
             app.state.services = services
-            await queue.start()
-            await reflection_service.recover()
-            try:
-                if on_ready is not None:
-                    outcome = on_ready(services)
-                    if hasattr(outcome, "__await__"):
-                        await outcome
-                yield
-            finally:
-                # Reflection loops first: they cancel their runs while the queue still runs.
-                await reflection_service.aclose()
-                await queue.stop(grace_s=settings.shutdown_grace_s)
-                await run_service.aclose()
-                await db.dispose()
+            if on_ready is not None:
+                outcome = on_ready(services)
+                if hasattr(outcome, "__await__"):
+                    await outcome
+            yield
 
     app = FastAPI(
         title="AI Factory Testing",
@@ -148,6 +92,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.state.metrics = metrics
     install_error_handlers(app)
     for router in (
         operations.router,

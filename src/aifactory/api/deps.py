@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 
-from aifactory.api.auth import Authenticator, Principal
 from aifactory.api.metrics import Metrics
-from aifactory.api.probe import DatabaseProbe
-from aifactory.service.agents import AgentService
-from aifactory.service.insights import InsightService
-from aifactory.service.keys import KeyService
-from aifactory.service.reflection import ReflectionService
-from aifactory.service.runs import RunService
-from aifactory.service.suites import SuiteService
-from aifactory.settings import Settings
-from aifactory.store.database import Database
-
-
-@dataclass(slots=True)
-class Services:
-    """Everything the routes call, built once per app by the composition root."""
-
-    settings: Settings
-    db: Database
-    auth: Authenticator
-    metrics: Metrics
-    agents: AgentService
-    suites: SuiteService
-    runs: RunService
-    keys: KeyService
-    insights: InsightService
-    queue_info: dict[str, object]
-    probe: DatabaseProbe | None = None
-    """The database check behind ``/health`` (``db.ping`` on every call when absent)."""
-    reflections: ReflectionService | None = None
-    """The reflection loops of this process (None while the app is not started)."""
-    session_secret: str = ""
-    """What signs dashboard sessions: ``AIFACTORY_SESSION_SECRET``, or on a development server
-    the one kept in its cache directory (see :mod:`aifactory.api.startup`)."""
+from aifactory.service.auth import Authenticator, Principal
+from aifactory.service.container import Services
 
 
 async def get_services(request: Request) -> Services:
@@ -52,6 +20,14 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 class BearerHeader(HTTPBearer):
@@ -102,6 +78,7 @@ __all__ = [
     "BEARER",
     "AdminKey",
     "Authenticator",
+    "MetricsDep",
     "ReadKey",
     "Services",
     "ServicesDep",

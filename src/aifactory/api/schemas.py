@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,21 +15,14 @@ from aifactory.domain.models import (
     TestCase,
     TestResult,
 )
-
-T = TypeVar("T")
+from aifactory.domain.paging import Page
+from aifactory.domain.records import AgentRecord, AgentVersionRecord, ApiKeyRecord, SuiteRecord
+from aifactory.domain.runs import BatchCommand, Run
+from aifactory.domain.secrets import mask
 
 Scope = Literal["read", "write", "admin"]
 DEFAULT_SCOPES: tuple[Scope, ...] = ("read", "write")
 RunStatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
-
-
-class Page(BaseModel, Generic[T]):
-    """Every list answers this shape."""
-
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 # Agents ------------------------------------------------------------------------------------
@@ -60,6 +53,23 @@ class AgentPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, record: AgentRecord) -> AgentPublic:
+        """The agent as answered: its config's secrets masked."""
+        spec = record.spec
+        assert spec.id is not None
+        return cls(
+            id=spec.id,
+            name=spec.name,
+            kind=spec.kind,
+            config=mask(spec.config),
+            max_concurrency=spec.max_concurrency,
+            rate_limit_per_minute=spec.rate_limit_per_minute,
+            version=record.version,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+
 
 class AgentVersionPublic(BaseModel):
     """One version of an agent."""
@@ -74,6 +84,22 @@ class AgentVersionPublic(BaseModel):
     parent_version: int | None
     rationale: str | None
     created_at: datetime
+
+    @classmethod
+    def of(cls, record: AgentVersionRecord) -> AgentVersionPublic:
+        spec = record.spec
+        return cls(
+            agent_id=record.agent_id,
+            version=record.version,
+            state=record.state,
+            kind=spec.kind,
+            config=mask(spec.config),
+            max_concurrency=spec.max_concurrency,
+            rate_limit_per_minute=spec.rate_limit_per_minute,
+            parent_version=record.parent_version,
+            rationale=record.rationale,
+            created_at=record.created_at,
+        )
 
 
 # Suites ------------------------------------------------------------------------------------
@@ -111,6 +137,27 @@ class SuitePublic(BaseModel):
     updated_at: datetime
     warnings: list[str] = Field(default_factory=list)
     test_cases: list[TestCase] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        record: SuiteRecord,
+        *,
+        cases: list[TestCase] | None = None,
+        warnings: list[str] | None = None,
+    ) -> SuitePublic:
+        return cls(
+            id=record.id,
+            name=record.name,
+            description=record.description,
+            version=record.version,
+            case_count=record.case_count,
+            metadata=record.metadata,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            warnings=warnings or [],
+            test_cases=cases,
+        )
 
 
 # Runs --------------------------------------------------------------------------------------
@@ -152,12 +199,35 @@ class BatchRequest(BaseModel):
             raise ValueError("give exactly one of test_cases or suite_id")
         return self
 
+    def command(self, *, api_key_id: str, idempotency_key: str | None) -> BatchCommand:
+        """The batch this request asks for, on behalf of ``api_key_id``."""
+        return BatchCommand(
+            agent_id=self.agent_id,
+            test_cases=self.test_cases,
+            suite_id=self.suite_id,
+            name=self.name,
+            concurrency=self.concurrency,
+            repeat=self.repeat,
+            metadata=self.metadata,
+            api_key_id=api_key_id,
+            idempotency_key=idempotency_key,
+        )
+
 
 class BatchAccepted(BaseModel):
     run_id: str
     status: RunStatusName
     total: int
     status_url: str
+
+    @classmethod
+    def of(cls, run: Run) -> BatchAccepted:
+        return cls(
+            run_id=run.id,
+            status=run.status.value,
+            total=run.total,
+            status_url=f"/api/v1/test/status/{run.id}",
+        )
 
 
 class RunPublic(BaseModel):
@@ -183,12 +253,44 @@ class RunPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
 
+    @classmethod
+    def of(cls, run: Run) -> RunPublic:
+        return cls(**_run_fields(run))
+
+
+def _run_fields(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.id,
+        "agent_id": run.agent_id,
+        "agent_version": run.agent_version,
+        "suite_id": run.suite_id,
+        "name": run.name,
+        "status": run.status.value,
+        "total": run.total,
+        "completed": run.completed,
+        "remaining": run.remaining,
+        "passed": run.passed,
+        "failed": run.failed,
+        "errored": run.errored,
+        "progress": run.progress,
+        "summary": run.summary,
+        "error": run.error,
+        "metadata": run.metadata,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+    }
+
 
 class RunStatusPublic(RunPublic):
     """``GET /api/v1/test/status/{run_id}``: the run and a first page of its results."""
 
     results: list[TestResult]
     results_total: int
+
+    @classmethod
+    def of_page(cls, run: Run, results: Page[TestResult]) -> RunStatusPublic:
+        return cls(**_run_fields(run), results=results.items, results_total=results.total)
 
 
 # Keys --------------------------------------------------------------------------------------
@@ -212,11 +314,31 @@ class KeyPublic(BaseModel):
     last_used_at: datetime | None
     revoked_at: datetime | None
 
+    @classmethod
+    def of(cls, record: ApiKeyRecord) -> KeyPublic:
+        return cls(**_key_fields(record))
+
+
+def _key_fields(record: ApiKeyRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "scopes": list(record.scopes),
+        "created_at": record.created_at,
+        "last_used_at": record.last_used_at,
+        "revoked_at": record.revoked_at,
+    }
+
 
 class KeyCreated(KeyPublic):
     """A new key; ``key`` is shown this once and never again."""
 
     key: str
+
+    @classmethod
+    def of_new(cls, record: ApiKeyRecord, key: str) -> KeyCreated:
+        return cls(**_key_fields(record), key=key)
 
 
 # Operations ----------------------------------------------------------------------------------

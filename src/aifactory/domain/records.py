@@ -18,6 +18,19 @@ class AgentRecord:
     created_at: datetime
     updated_at: datetime
 
+    @property
+    def id(self) -> str:
+        assert self.spec.id is not None, "a stored agent always has an id"
+        return self.spec.id
+
+    @property
+    def name(self) -> str | None:
+        return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
 
 @dataclass(frozen=True, slots=True)
 class AgentVersionRecord:

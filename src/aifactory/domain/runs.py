@@ -69,6 +69,11 @@ class Run:
     finished_at: datetime | None
 
     @property
+    def run_id(self) -> str:
+        """The id, under the name every answer about a run gives it."""
+        return self.id
+
+    @property
     def remaining(self) -> int:
         """Cases not finished yet (pending, running or cancelled)."""
         return self.total - self.completed

@@ -22,6 +22,12 @@ from aifactory.reports import charts
 
 HISTOGRAM_BINS = 10
 
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""The report is static: it may run its own inline filter script and nothing else."""
+
 
 @functools.cache
 def environment() -> Environment:

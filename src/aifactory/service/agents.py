@@ -8,46 +8,14 @@ from pydantic import ValidationError
 
 from aifactory.agents.env import EnvPolicy
 from aifactory.agents.ssrf import AddressPolicy
-from aifactory.errors import InvalidInput
-from aifactory.api.schemas import AgentPatch, AgentPublic, AgentVersionPublic, Page
 from aifactory.domain.models import AgentSpec
+from aifactory.domain.paging import Page
 from aifactory.domain.records import AgentRecord, AgentVersionRecord
-from aifactory.domain.secrets import mask, restore
+from aifactory.domain.secrets import restore
+from aifactory.errors import InvalidInput
 from aifactory.service.validation import validate_agent
 from aifactory.store import agents_repo
 from aifactory.store.database import Database
-
-
-def agent_public(record: AgentRecord) -> AgentPublic:
-    spec = record.spec
-    assert spec.id is not None
-    return AgentPublic(
-        id=spec.id,
-        name=spec.name,
-        kind=spec.kind,
-        config=mask(spec.config),
-        max_concurrency=spec.max_concurrency,
-        rate_limit_per_minute=spec.rate_limit_per_minute,
-        version=record.version,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
-
-
-def version_public(record: AgentVersionRecord) -> AgentVersionPublic:
-    spec = record.spec
-    return AgentVersionPublic(
-        agent_id=record.agent_id,
-        version=record.version,
-        state=record.state,
-        kind=spec.kind,
-        config=mask(spec.config),
-        max_concurrency=spec.max_concurrency,
-        rate_limit_per_minute=spec.rate_limit_per_minute,
-        parent_version=record.parent_version,
-        rationale=record.rationale,
-        created_at=record.created_at,
-    )
 
 
 class AgentService:
@@ -58,15 +26,14 @@ class AgentService:
         self.policy = policy
         self.env = env
 
-    async def create(self, spec: AgentSpec) -> AgentPublic:
+    async def create(self, spec: AgentSpec) -> AgentRecord:
         validate_agent(spec, self.policy, self.env)
         async with self.db.write() as session:
-            record = await agents_repo.create_agent(session, spec)
-        return agent_public(record)
+            return await agents_repo.create_agent(session, spec)
 
-    async def get(self, agent_id: str) -> AgentPublic:
+    async def get(self, agent_id: str) -> AgentRecord:
         async with self.db.session() as session:
-            return agent_public(await agents_repo.get_agent(session, agent_id))
+            return await agents_repo.get_agent(session, agent_id)
 
     async def spec(self, agent_id: str) -> tuple[AgentSpec, int]:
         """The current spec (with its secrets) and version, for running."""
@@ -74,21 +41,16 @@ class AgentService:
             record = await agents_repo.get_agent(session, agent_id)
         return record.spec, record.version
 
-    async def list(self, *, limit: int, offset: int) -> Page[AgentPublic]:
+    async def list(self, *, limit: int, offset: int) -> Page[AgentRecord]:
         async with self.db.session() as session:
-            page = await agents_repo.list_agents(session, limit=limit, offset=offset)
-        return Page[AgentPublic](
-            items=[agent_public(r) for r in page.items],
-            total=page.total,
-            limit=page.limit,
-            offset=page.offset,
-        )
+            return await agents_repo.list_agents(session, limit=limit, offset=offset)
 
-    async def update(self, agent_id: str, patch: AgentPatch) -> AgentPublic:
+    async def update(self, agent_id: str, changes: dict[str, Any]) -> AgentRecord:
+        """Apply ``changes`` (the fields a caller set); a masked secret keeps the stored one."""
+        changes = dict(changes)
         async with self.db.write() as session:
             current = await agents_repo.get_agent(session, agent_id)
             data: dict[str, Any] = current.spec.model_dump()
-            changes = patch.model_dump(exclude_unset=True)
             if "config" in changes and changes["config"] is not None:
                 changes["config"] = restore(changes["config"], current.spec.config)
             data.update({k: v for k, v in changes.items() if v is not None or k == "name"})
@@ -102,19 +64,12 @@ class AgentService:
                     details=[{"field": field, "message": first["msg"]}],
                 ) from exc
             validate_agent(spec, self.policy, self.env)
-            record = await agents_repo.update_agent(session, agent_id, spec)
-        return agent_public(record)
+            return await agents_repo.update_agent(session, agent_id, spec)
 
     async def delete(self, agent_id: str) -> None:
         async with self.db.write() as session:
             await agents_repo.delete_agent(session, agent_id)
 
-    async def versions(self, agent_id: str, *, limit: int, offset: int) -> Page[AgentVersionPublic]:
+    async def versions(self, agent_id: str, *, limit: int, offset: int) -> Page[AgentVersionRecord]:
         async with self.db.session() as session:
-            page = await agents_repo.list_versions(session, agent_id, limit=limit, offset=offset)
-        return Page[AgentVersionPublic](
-            items=[version_public(r) for r in page.items],
-            total=page.total,
-            limit=page.limit,
-            offset=page.offset,
-        )
+            return await agents_repo.list_versions(session, agent_id, limit=limit, offset=offset)

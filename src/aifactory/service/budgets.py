@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aifactory.errors import InvalidInput
 from aifactory.domain.models import TestCase
 from aifactory.engine.budget import (
     Spender,
@@ -25,6 +24,7 @@ from aifactory.engine.budget import (
     require_prices,
     uses_judge,
 )
+from aifactory.errors import InvalidInput
 from aifactory.llm.pricing import PriceTable
 from aifactory.settings import Settings
 from aifactory.store import agents_repo, suites_repo
@@ -50,9 +50,7 @@ def batch_budget(metadata: dict[str, Any]) -> float | None:
             f"metadata.budget_usd must be a number of US dollars, 0 or more, not {value!r}; "
             "leave it out for no budget."
         )
-        raise InvalidInput(
-            message, details=[{"field": "metadata.budget_usd", "message": message}]
-        )
+        raise InvalidInput(message, details=[{"field": "metadata.budget_usd", "message": message}])
     return float(value)
 
 

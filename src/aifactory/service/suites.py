@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from aifactory.api.schemas import Page, SuiteCreate, SuitePublic
-from aifactory.domain.models import TestCase
+from aifactory.domain.models import CheckSpec, TestCase
+from aifactory.domain.paging import Page
 from aifactory.domain.records import SuiteRecord
 from aifactory.domain.suites import parse_suite
 from aifactory.service.validation import validate_cases
@@ -15,48 +16,43 @@ from aifactory.store.database import Database
 IMPORT_EXTENSIONS = (".yaml", ".yml", ".json", ".jsonl", ".csv")
 
 
-def suite_public(
-    record: SuiteRecord, *, cases: list[TestCase] | None = None, warnings: list[str] | None = None
-) -> SuitePublic:
-    return SuitePublic(
-        id=record.id,
-        name=record.name,
-        description=record.description,
-        version=record.version,
-        case_count=record.case_count,
-        metadata=record.metadata,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        warnings=warnings or [],
-        test_cases=cases,
-    )
-
-
 class SuiteService:
     def __init__(self, db: Database, *, max_bytes: int) -> None:
         self.db = db
         self.max_bytes = max_bytes
 
-    async def create(self, body: SuiteCreate) -> SuitePublic:
-        defaults = body.defaults.checks
+    async def create(
+        self,
+        *,
+        name: str,
+        test_cases: list[TestCase],
+        id: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        default_checks: list[CheckSpec] | None = None,
+    ) -> SuiteRecord:
+        """Store a suite; ``default_checks`` are added to every case's own."""
+        defaults = default_checks or []
         cases = [
             case.model_copy(update={"checks": [*case.checks, *defaults]}) if defaults else case
-            for case in body.test_cases
+            for case in test_cases
         ]
         validate_cases(cases)
         async with self.db.write() as session:
-            record = await suites_repo.create_suite(
+            return await suites_repo.create_suite(
                 session,
-                id=body.id,
-                name=body.name,
-                description=body.description,
-                metadata=body.metadata,
+                id=id,
+                name=name,
+                description=description,
+                metadata=metadata or {},
                 cases=cases,
             )
-        return suite_public(record)
 
-    async def import_file(self, filename: str, data: bytes, *, suite_id: str | None) -> SuitePublic:
-        """Parse a suite file (never following file references) and store it."""
+    async def import_file(
+        self, filename: str, data: bytes, *, suite_id: str | None
+    ) -> tuple[SuiteRecord, list[str]]:
+        """Parse a suite file (never following file references) and store it; the stored suite
+        and the warnings parsing gave."""
         # Parsing a large file is CPU work: keep the event loop answering meanwhile.
         suite = await asyncio.to_thread(
             parse_suite,
@@ -75,9 +71,12 @@ class SuiteService:
                 metadata={"source": filename},
                 cases=suite.test_cases,
             )
-        return suite_public(record, warnings=suite.warnings)
+        return record, list(suite.warnings)
 
-    async def get(self, suite_id: str, *, cases_limit: int, cases_offset: int) -> SuitePublic:
+    async def get(
+        self, suite_id: str, *, cases_limit: int, cases_offset: int
+    ) -> tuple[SuiteRecord, list[TestCase]]:
+        """The suite and one page of its cases."""
         async with self.db.session() as session:
             record = await suites_repo.get_suite(session, suite_id)
             cases: list[TestCase] = []
@@ -88,17 +87,11 @@ class SuiteService:
                 if index >= cases_offset:
                     cases.append(case)
                 index += 1
-        return suite_public(record, cases=cases)
+        return record, cases
 
-    async def list(self, *, limit: int, offset: int) -> Page[SuitePublic]:
+    async def list(self, *, limit: int, offset: int) -> Page[SuiteRecord]:
         async with self.db.session() as session:
-            page = await suites_repo.list_suites(session, limit=limit, offset=offset)
-        return Page[SuitePublic](
-            items=[suite_public(r) for r in page.items],
-            total=page.total,
-            limit=page.limit,
-            offset=page.offset,
-        )
+            return await suites_repo.list_suites(session, limit=limit, offset=offset)
 
     async def delete(self, suite_id: str) -> None:
         async with self.db.write() as session:

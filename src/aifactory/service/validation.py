@@ -6,10 +6,9 @@ from collections.abc import Iterable
 
 from aifactory.agents.env import EnvPolicy
 from aifactory.agents.ssrf import AddressPolicy
-from aifactory.errors import InvalidInput
 from aifactory.domain.checks import build_check
 from aifactory.domain.models import AgentSpec, CheckSpec, TestCase
-from aifactory.errors import BlockedAddressError, CheckSpecError, ConfigError
+from aifactory.errors import BlockedAddressError, CheckSpecError, ConfigError, InvalidInput
 
 
 def validate_check(spec: CheckSpec, *, field: str) -> None:

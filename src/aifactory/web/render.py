@@ -17,17 +17,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from aifactory import __version__
-from aifactory.api.deps import Services
+from aifactory.service.container import Services
+from aifactory.service.sessions import Sessions, Viewer, new_form_token, tokens_match
 from aifactory.web.formatting import FILTERS
-from aifactory.web.session import (
-    CSRF_COOKIE,
-    CSRF_FIELD,
-    SESSION_COOKIE,
-    Sessions,
-    Viewer,
-    new_form_token,
-    tokens_match,
-)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -49,6 +41,10 @@ STATIC_FILES = {
     "dashboard.css": "text/css; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
 }
+
+SESSION_COOKIE = "aif_session"
+CSRF_COOKIE = "aif_csrf"
+CSRF_FIELD = "csrf_token"
 
 
 def secure(response: Response, *, cache: bool = False) -> Response:
@@ -79,7 +75,7 @@ class Dashboard:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.sessions = Sessions(services.db, services.auth, secret=services.session_secret)
+        self.sessions: Sessions = services.sessions
         self.env = Environment(
             loader=PackageLoader("aifactory.web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),

@@ -12,13 +12,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from aifactory.errors import Forbidden, RateLimited, Unauthorized
-from aifactory.api.routes.insights import REPORT_CSP
-from aifactory.errors import NotFound
+from aifactory.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from aifactory.reports.html import REPORT_CSP
 from aifactory.service.insights import REPORT_FORMATS, report_filename
 from aifactory.web import views
-from aifactory.web.render import STATIC_FILES, DashboardDep, is_https, safe_next, secure
-from aifactory.web.session import CSRF_FIELD, SESSION_COOKIE
+from aifactory.web.render import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    STATIC_FILES,
+    DashboardDep,
+    is_https,
+    safe_next,
+    secure,
+)
 
 router = APIRouter(include_in_schema=False)
 

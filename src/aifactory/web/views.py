@@ -12,12 +12,12 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
-from aifactory.api.deps import Services
-from aifactory.api.schemas import RunPublic
 from aifactory.domain import stats
 from aifactory.domain.compare import Comparison, RunBrief
 from aifactory.domain.models import Interval
+from aifactory.domain.runs import Run
 from aifactory.errors import NotFound
+from aifactory.service.container import Services
 from aifactory.web.charts import IntervalBar, Point, interval_bar, trend_chart
 from aifactory.web.formatting import interval, num, pct, short_id, when
 
@@ -39,7 +39,7 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": None}}
 
 
-def progress_body(run: RunPublic) -> dict[str, Any]:
+def progress_body(run: Run) -> dict[str, Any]:
     """What the live progress script reads."""
     return {
         "run_id": run.run_id,
@@ -54,9 +54,9 @@ def progress_body(run: RunPublic) -> dict[str, Any]:
     }
 
 
-def latest_runs(runs: Iterable[RunPublic]) -> dict[str, RunPublic]:
+def latest_runs(runs: Iterable[Run]) -> dict[str, Run]:
     """The newest run of each agent among ``runs`` (given newest first)."""
-    latest: dict[str, RunPublic] = {}
+    latest: dict[str, Run] = {}
     for run in runs:
         latest.setdefault(run.agent_id, run)
     return latest
@@ -128,7 +128,7 @@ class SummaryView:
     """False while the run goes on: the figures are from the counters so far."""
 
 
-def summary_view(run: RunPublic) -> SummaryView:
+def summary_view(run: Run) -> SummaryView:
     """The run's stored summary, or, before it has one, what its counters already say."""
     summary = run.summary
     if not summary:
@@ -173,7 +173,7 @@ def summary_view(run: RunPublic) -> SummaryView:
     )
 
 
-def run_tags(run: RunPublic, current: str | None) -> list[str]:
+def run_tags(run: Run, current: str | None) -> list[str]:
     """The tags to offer in the run page's filter (those of its summary, and the one in use)."""
     tags = sorted((run.summary or {}).get("by_tag") or {})
     if current and current not in tags:
@@ -231,7 +231,7 @@ class VersionRow:
     bar: IntervalBar | None
 
 
-async def run_choices(services: Services, *chosen: str | None) -> list[RunPublic]:
+async def run_choices(services: Services, *chosen: str | None) -> list[Run]:
     """Recent runs to pick from on the compare page (the chosen ones first when older)."""
     recent = (await services.runs.list(agent_id=None, status=None, limit=200, offset=0)).items
     known = {r.run_id for r in recent}
@@ -245,7 +245,7 @@ async def run_choices(services: Services, *chosen: str | None) -> list[RunPublic
     return extra + recent
 
 
-def default_base(runs: list[RunPublic], head: str | None) -> str | None:
+def default_base(runs: list[Run], head: str | None) -> str | None:
     """The run before ``head`` of the same agent: what a comparison usually wants."""
     if head is None:
         return None

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Body, Query, Response
 from aifactory.api import examples
 from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
 from aifactory.api.links import link, linked
-from aifactory.api.schemas import AgentPatch, AgentPublic, AgentVersionPublic, Page
+from aifactory.api.schemas import AgentPatch, AgentPublic, AgentVersionPublic
 from aifactory.domain.models import AgentSpec, TestResult
+from aifactory.domain.paging import Page
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -55,7 +56,7 @@ async def create_agent(
     _: WriteKey,
 ) -> AgentPublic:
     """Register an agent (version 1); a taken id is a 409."""
-    return await services.agents.create(body)
+    return AgentPublic.of(await services.agents.create(body))
 
 
 @router.get("", response_model=Page[AgentPublic], operation_id="listAgents")
@@ -65,12 +66,12 @@ async def list_agents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[AgentPublic]:
-    return await services.agents.list(limit=limit, offset=offset)
+    return (await services.agents.list(limit=limit, offset=offset)).map(AgentPublic.of)
 
 
 @router.get("/{agent_id}", response_model=AgentPublic, operation_id="getAgent")
 async def get_agent(agent_id: str, services: ServicesDep, _: ReadKey) -> AgentPublic:
-    return await services.agents.get(agent_id)
+    return AgentPublic.of(await services.agents.get(agent_id))
 
 
 @router.patch(
@@ -83,7 +84,8 @@ async def update_agent(
     agent_id: str, body: AgentPatch, services: ServicesDep, _: WriteKey
 ) -> AgentPublic:
     """Change an agent; a new config makes version n+1 (``********`` keeps a stored secret)."""
-    return await services.agents.update(agent_id, body)
+    changes = body.model_dump(exclude_unset=True)
+    return AgentPublic.of(await services.agents.update(agent_id, changes))
 
 
 @router.delete("/{agent_id}", status_code=204, operation_id="deleteAgent", response_class=Response)
@@ -105,7 +107,8 @@ async def list_versions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[AgentVersionPublic]:
-    return await services.agents.versions(agent_id, limit=limit, offset=offset)
+    versions = await services.agents.versions(agent_id, limit=limit, offset=offset)
+    return versions.map(AgentVersionPublic.of)
 
 
 @router.get("/{agent_id}/results", response_model=Page[TestResult], operation_id="listAgentResults")

@@ -11,15 +11,10 @@ from fastapi import APIRouter, Query, Response
 
 from aifactory.api.deps import ReadKey, ServicesDep
 from aifactory.api.schemas_insights import Comparison, Trend
+from aifactory.reports.html import REPORT_CSP
 from aifactory.service.insights import ReportFormat, report_filename
 
 router = APIRouter(tags=["insights"])
-
-REPORT_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-"""The report is static: it may run its own inline filter script and nothing else."""
 
 
 @router.get("/api/v1/runs/compare", response_model=Comparison, operation_id="compareRuns")

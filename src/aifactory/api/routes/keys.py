@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Response
 
 from aifactory.api.deps import AdminKey, ServicesDep
 from aifactory.api.links import link, linked
-from aifactory.api.schemas import KeyCreate, KeyCreated, KeyPublic, Page
+from aifactory.api.schemas import KeyCreate, KeyCreated, KeyPublic
+from aifactory.domain.paging import Page
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
@@ -31,7 +32,8 @@ router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 )
 async def create_key(body: KeyCreate, services: ServicesDep, _: AdminKey) -> KeyCreated:
     """Make a key; its secret is in this answer only."""
-    return await services.keys.create(body)
+    record, secret = await services.keys.create(body.name, body.scopes)
+    return KeyCreated.of_new(record, secret)
 
 
 @router.get("", response_model=Page[KeyPublic], operation_id="listKeys")
@@ -41,7 +43,7 @@ async def list_keys(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[KeyPublic]:
-    return await services.keys.list(limit=limit, offset=offset)
+    return (await services.keys.list(limit=limit, offset=offset)).map(KeyPublic.of)
 
 
 @router.delete("/{key_id}", status_code=204, operation_id="revokeKey", response_class=Response)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from aifactory import __version__
-from aifactory.api.deps import ReadKey, ServicesDep
+from aifactory.api.deps import MetricsDep, ReadKey, ServicesDep
 from aifactory.api.metrics import PROMETHEUS_CONTENT_TYPE
 from aifactory.api.schemas import DatabaseMetrics, Health, MetricsPublic, Pong, ResponseTimes
-from aifactory.store import runs_repo
 
 router = APIRouter()
 
@@ -20,10 +19,9 @@ router = APIRouter()
     tags=["operations"],
     responses={503: {"model": Health, "description": "The database is unreachable."}},
 )
-async def health(services: ServicesDep, response: Response) -> Health:
+async def health(services: ServicesDep, metrics: MetricsDep, response: Response) -> Health:
     """Whether the service and its database answer; 503 when the database does not."""
-    probe = services.probe
-    database_ok = await (probe.ok() if probe is not None else services.db.ping())
+    database_ok = await services.operations.database_ok()
     queue = dict(services.queue_info)
     if not database_ok:
         response.status_code = 503
@@ -32,7 +30,7 @@ async def health(services: ServicesDep, response: Response) -> Health:
         version=__version__,
         database="ok" if database_ok else "error",
         queue=queue,
-        uptime_s=round(services.metrics.uptime_s(), 3),
+        uptime_s=round(metrics.uptime_s(), 3),
     )
 
 
@@ -49,29 +47,27 @@ async def ping() -> Pong:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text."}},
 )
-async def prometheus(services: ServicesDep) -> Response:
+async def prometheus(metrics: MetricsDep) -> Response:
     """Prometheus exposition, summed over every worker process of this server."""
-    return Response(services.metrics.exposition(), media_type=PROMETHEUS_CONTENT_TYPE)
+    return Response(metrics.exposition(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 
 @router.get(
     "/api/v1/metrics", response_model=MetricsPublic, operation_id="getMetrics", tags=["operations"]
 )
-async def metrics(services: ServicesDep, _: ReadKey) -> MetricsPublic:
+async def metrics(services: ServicesDep, metrics: MetricsDep, _: ReadKey) -> MetricsPublic:
     """Requests, errors, response-time percentiles, runs by status, cases executed, pool."""
-    snapshot = services.metrics.snapshot()
-    async with services.db.session() as session:
-        runs = await runs_repo.run_status_counts(session)
-        cases = await runs_repo.cases_executed_total(session)
+    snapshot = metrics.snapshot()
+    runs, cases = await services.operations.run_counts()
     return MetricsPublic(
         version=__version__,
-        uptime_s=round(services.metrics.uptime_s(), 3),
+        uptime_s=round(metrics.uptime_s(), 3),
         requests_total=snapshot["requests_total"],
         errors_total=snapshot["errors_total"],
         error_rate=snapshot["error_rate"],
         response_time_ms=ResponseTimes(**snapshot["response_time_ms"]),
         runs=runs,
         cases_executed_total=cases,
-        database=DatabaseMetrics(**services.db.pool_status()),
+        database=DatabaseMetrics(**services.operations.pool_status()),
         queue=dict(services.queue_info),
     )

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Body, Query, Response, status
 
 from aifactory.api import examples
 from aifactory.api.deps import ReadKey, Services, ServicesDep, WriteKey
-from aifactory.errors import Unavailable
 from aifactory.api.links import link, linked
-from aifactory.api.routes.insights import REPORT_CSP
-from aifactory.api.schemas import Page
+from aifactory.domain.paging import Page
 from aifactory.domain.reflection import ReflectionAccepted, ReflectionCreate, ReflectionPublic
+from aifactory.errors import Unavailable
+from aifactory.reports.html import REPORT_CSP
 from aifactory.service.reflection import ReflectionService
 
 router = APIRouter(tags=["reflections"])

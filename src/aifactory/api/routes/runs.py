@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
-from aifactory.api.schemas import Page, RunPublic, RunStatusName
+from aifactory.api.schemas import RunPublic, RunStatusName
 from aifactory.domain.models import TestResult
+from aifactory.domain.paging import Page
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -32,14 +33,15 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[RunPublic]:
     """Runs, newest first, optionally of one agent and/or status, or by the start of their id."""
-    return await services.runs.list(
+    runs = await services.runs.list(
         agent_id=agent_id, status=status, id_prefix=id_prefix, limit=limit, offset=offset
     )
+    return runs.map(RunPublic.of)
 
 
 @router.get("/{run_id}", response_model=RunPublic, operation_id="getRun")
 async def get_run(run_id: str, services: ServicesDep, _: ReadKey) -> RunPublic:
-    return await services.runs.get(run_id)
+    return RunPublic.of(await services.runs.get(run_id))
 
 
 @router.get("/{run_id}/results", response_model=Page[TestResult], operation_id="listRunResults")
@@ -59,4 +61,4 @@ async def run_results(
 @router.post("/{run_id}/cancel", response_model=RunPublic, operation_id="cancelRun")
 async def cancel_run(run_id: str, services: ServicesDep, _: WriteKey) -> RunPublic:
     """Stop a run: queued cases are cancelled, in-flight ones are stopped."""
-    return await services.runs.cancel(run_id)
+    return RunPublic.of(await services.runs.cancel(run_id))

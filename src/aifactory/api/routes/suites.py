@@ -8,10 +8,11 @@ from fastapi import APIRouter, Body, Form, Query, Response, UploadFile
 
 from aifactory.api import examples
 from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
-from aifactory.errors import InvalidInput
 from aifactory.api.links import linked, suite_links
-from aifactory.api.schemas import Page, SuiteCreate, SuitePublic
+from aifactory.api.schemas import SuiteCreate, SuitePublic
 from aifactory.domain.models import ID_PATTERN
+from aifactory.domain.paging import Page
+from aifactory.errors import InvalidInput
 from aifactory.service.suites import IMPORT_EXTENSIONS
 
 router = APIRouter(prefix="/api/v1/suites", tags=["suites"])
@@ -31,7 +32,15 @@ async def create_suite(
     services: ServicesDep,
     _: WriteKey,
 ) -> SuitePublic:
-    return await services.suites.create(body)
+    record = await services.suites.create(
+        id=body.id,
+        name=body.name,
+        description=body.description,
+        metadata=body.metadata,
+        test_cases=body.test_cases,
+        default_checks=body.defaults.checks,
+    )
+    return SuitePublic.of(record)
 
 
 @router.post(
@@ -56,7 +65,8 @@ async def import_suite(
             details=[{"field": "file", "message": "unknown extension"}],
         )
     data = await file.read()
-    return await services.suites.import_file(name, data, suite_id=id)
+    record, warnings = await services.suites.import_file(name, data, suite_id=id)
+    return SuitePublic.of(record, warnings=warnings)
 
 
 @router.get("", response_model=Page[SuitePublic], operation_id="listSuites")
@@ -66,7 +76,7 @@ async def list_suites(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[SuitePublic]:
-    return await services.suites.list(limit=limit, offset=offset)
+    return (await services.suites.list(limit=limit, offset=offset)).map(SuitePublic.of)
 
 
 @router.get("/{suite_id}", response_model=SuitePublic, operation_id="getSuite")
@@ -78,7 +88,10 @@ async def get_suite(
     cases_offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SuitePublic:
     """A suite with a page of its cases."""
-    return await services.suites.get(suite_id, cases_limit=cases_limit, cases_offset=cases_offset)
+    record, cases = await services.suites.get(
+        suite_id, cases_limit=cases_limit, cases_offset=cases_offset
+    )
+    return SuitePublic.of(record, cases=cases)
 
 
 @router.delete("/{suite_id}", status_code=204, operation_id="deleteSuite", response_class=Response)

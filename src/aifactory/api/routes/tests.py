@@ -29,7 +29,7 @@ async def run_test(
     _: WriteKey,
 ) -> TestResult:
     """Run one case against an agent now and answer its result."""
-    return await services.runs.run_one(body)
+    return await services.runs.run_one(body.test_case, agent_id=body.agent_id, agent=body.agent)
 
 
 @router.post(
@@ -47,9 +47,8 @@ async def submit_batch(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> BatchAccepted:
     """Queue cases (inline or a suite's) to run in the background; answers at once."""
-    accepted = await services.runs.submit(
-        body, api_key_id=key.key_id, idempotency_key=idempotency_key
-    )
+    command = body.command(api_key_id=key.key_id, idempotency_key=idempotency_key)
+    accepted = BatchAccepted.of(await services.runs.submit(command))
     response.headers["Location"] = accepted.status_url
     return accepted
 
@@ -63,4 +62,5 @@ async def run_status(
     results_offset: Annotated[int, Query(ge=0)] = 0,
 ) -> RunStatusPublic:
     """A run's progress, counters, summary and a first page of its results."""
-    return await services.runs.status(run_id, limit=results_limit, offset=results_offset)
+    run, results = await services.runs.status(run_id, limit=results_limit, offset=results_offset)
+    return RunStatusPublic.of_page(run, results)

@@ -1,4 +1,4 @@
-"""Dashboard sessions and CSRF tokens.
+"""Dashboard sessions and CSRF tokens (kept in cookies by :mod:`aifactory.web.render`).
 
 Signing in trades an API key for a session cookie that never holds the key itself::
 
@@ -28,14 +28,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aifactory.api.auth import ANONYMOUS, CACHE_TTL_S, Authenticator, Principal
 from aifactory.errors import Unauthorized
+from aifactory.service.auth import ANONYMOUS, CACHE_TTL_S, Authenticator, Principal
 from aifactory.store import sessions_repo
 from aifactory.store.database import Database
 
-SESSION_COOKIE = "aif_session"
-CSRF_COOKIE = "aif_csrf"
-CSRF_FIELD = "csrf_token"
 SESSION_TTL_S = 12 * 3600
 _CACHE_SIZE = 1024
 # Keys derived from the secret for each use, so a value signed for one is never valid for another.
@@ -185,9 +182,6 @@ def _mac(key: bytes, message: str) -> str:
 
 
 __all__ = [
-    "CSRF_COOKIE",
-    "CSRF_FIELD",
-    "SESSION_COOKIE",
     "SESSION_TTL_S",
     "Sessions",
     "Viewer",

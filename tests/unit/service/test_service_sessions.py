@@ -8,12 +8,12 @@ import hmac
 import pytest
 from sqlalchemy import text
 
-from aifactory.api.auth import Authenticator
 from aifactory.errors import Unauthorized
+from aifactory.service.auth import Authenticator
+from aifactory.service.sessions import Sessions, tokens_match
 from aifactory.store import keys_repo
 from aifactory.store.database import Database
 from aifactory.web.render import safe_next
-from aifactory.web.session import Sessions, tokens_match
 
 SECRET = "4f1c0d9e7b2a6c3e8d5f0a1b2c3d4e5f60718293a4b5c6d7e8f9012345678abc"
 

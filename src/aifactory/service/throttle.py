@@ -2,7 +2,7 @@
 
 Each bearer key the store refuses (unknown, revoked) counts one failure against the client's
 address. Once an address has ``limit`` failures inside a window of :data:`WINDOW_S` seconds, it
-is *blocked* until that window ends: :class:`~aifactory.api.auth.Authenticator` answers 429
+is *blocked* until that window ends: :class:`~aifactory.service.auth.Authenticator` answers 429
 ``rate_limited`` with ``Retry-After`` to its requests with a missing or unknown key, without
 looking the key up, so no guess is checked while blocked. Keys this process has already seen
 verified keep working from a blocked address at full speed (a valid key is never slowed).

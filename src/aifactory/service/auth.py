@@ -7,7 +7,7 @@ accepts a key whose hash matches, and nobody can find a key for a given SHA-256 
 are long and random (generated keys carry 256 random bits; operator keys must have at least 32
 characters).
 
-Failed keys are counted per client address (:mod:`aifactory.api.throttle`): after
+Failed keys are counted per client address (:mod:`aifactory.service.throttle`): after
 ``AIFACTORY_AUTH_FAILURES_PER_MINUTE`` of them, that address's requests with a missing or unknown
 key are answered 429 until the minute ends, while keys already verified here keep working.
 """
@@ -19,9 +19,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from aifactory.errors import Forbidden, RateLimited, Unauthorized
-from aifactory.api.throttle import FailureThrottle
 from aifactory.engine.limits import TokenBucket
+from aifactory.errors import Forbidden, RateLimited, Unauthorized
+from aifactory.service.throttle import FailureThrottle
 from aifactory.store import keys_repo
 from aifactory.store.database import Database
 
