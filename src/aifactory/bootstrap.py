@@ -7,14 +7,22 @@ line and the worker. Nothing it builds imports it back.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.llm.concurrency import LimiterStateStore
 from aifactory.llm.factory import LLMClients
 from aifactory.service.container import Services
 from aifactory.settings import Settings
+
+if TYPE_CHECKING:
+    from aifactory.queue.worker_process import DistributedWorker
+    from aifactory.service.keys import KeyService
+
+log = logging.getLogger("aifactory.queue.worker_process")
 
 
 @asynccontextmanager
@@ -51,14 +59,14 @@ async def services(
         settings: everything configurable.
         session_secret: what signs dashboard sessions (the app factory resolves it).
         provision_first: migrate, store operator keys and seed the demo first
-            (:mod:`aifactory.provisioning`, under a database-wide lock); False when a parent
+            (:mod:`aifactory.service.provisioning`, under a database-wide lock); False when a parent
             process did it.
         first_key: while provisioning, make (and print, once) an admin key when keys are
             required and none exists.
     """
     from aifactory.agents.env import EnvPolicy
     from aifactory.agents.ssrf import AddressPolicy
-    from aifactory.provisioning import first_key_notice, provision
+    from aifactory.service.provisioning import first_key_notice, provision
     from aifactory.queue.base import make_queue
     from aifactory.service.agents import AgentService
     from aifactory.service.auth import Authenticator
@@ -116,3 +124,69 @@ async def services(
             await queue.stop(grace_s=settings.shutdown_grace_s)
             await runs.aclose()
             await db.dispose()
+
+
+def limits_url(settings: Settings) -> str | None:
+    """The Redis URL for limits shared by workers: ``AIFACTORY_LIMITS_URL``, else the queue's."""
+    from aifactory.queue.brokers import REDIS_SCHEMES, scheme_of
+
+    if settings.limits_url:
+        return settings.limits_url
+    if settings.queue_url and scheme_of(settings.queue_url) in REDIS_SCHEMES:
+        return settings.queue_url
+    return None
+
+
+@asynccontextmanager
+async def worker(settings: Settings, *, concurrency: int) -> AsyncIterator[DistributedWorker]:
+    """One ``aifactory worker`` process's worker, with its database and shared limits.
+
+    Agent limits and adaptive provider limits are shared through Redis when there is one
+    (:func:`limits_url`); with RabbitMQ and no Redis they hold per worker, and a warning says so.
+    """
+    from redis.asyncio import BlockingConnectionPool, Redis
+
+    from aifactory.llm.redis_store import RedisLimiterStore
+    from aifactory.queue.shared_limits import SharedAgentLimits
+    from aifactory.queue.worker_process import DistributedWorker
+    from aifactory.store.database import Database
+
+    url = limits_url(settings)
+    # A blocking pool: a burst of cases waits for a connection instead of failing for want of one.
+    redis = (
+        Redis(connection_pool=BlockingConnectionPool.from_url(url, max_connections=64, timeout=30))
+        if url
+        else None
+    )
+    limits = SharedAgentLimits(redis, url) if redis is not None and url else None
+    store = RedisLimiterStore(redis) if redis is not None else None
+    if redis is None:
+        log.warning(
+            "No Redis for shared limits: each worker enforces agents' max_concurrency and "
+            "rate_limit_per_minute on its own. Set AIFACTORY_LIMITS_URL=redis://… to share them."
+        )
+    db = Database.from_settings(settings)
+    try:
+        async with runner_factory(settings, limiter_store=store) as parts:
+            yield DistributedWorker(db, parts, settings, concurrency=concurrency, limits=limits)
+    finally:
+        if limits is not None:
+            await limits.aclose()
+        if redis is not None:
+            await redis.aclose()
+        await db.dispose()
+
+
+@asynccontextmanager
+async def keys(settings: Settings) -> AsyncIterator[KeyService]:
+    """The key service of the command line (``aifactory keys``), on a migrated database."""
+    from aifactory.service.keys import KeyService
+    from aifactory.store import migrate
+    from aifactory.store.database import Database
+
+    db = Database.from_settings(settings)
+    try:
+        await migrate.upgrade(db.engine)
+        yield KeyService(db)
+    finally:
+        await db.dispose()

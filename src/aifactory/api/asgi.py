@@ -12,7 +12,7 @@ from aifactory.api.app import create_app
 from aifactory.api.logs import configure_logging
 from aifactory.api.startup import check_server, command_line_hosts
 from aifactory.errors import ConfigError
-from aifactory.provisioning import check_database
+from aifactory.service.provisioning import check_database
 from aifactory.settings import Settings, load_settings
 
 
@@ -25,7 +25,7 @@ def standalone_app() -> FastAPI:
     """The app of ``main:app``, which may be all there is: ``uvicorn main:app`` on its own.
 
     No parent process may have provisioned the database, so each process does as it starts,
-    under the database-wide lock (:mod:`aifactory.provisioning`), and prints a first admin key
+    under the database-wide lock (:mod:`aifactory.service.provisioning`), and prints a first admin key
     when it made one. Settings that cannot give a usable database are one line on stderr and
     exit status 2, before anything starts.
     """

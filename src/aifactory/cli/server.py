@@ -18,7 +18,8 @@ from aifactory.cli.common import console, out
 from aifactory.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from aifactory.service.keys import KeyService
+    from aifactory.service.schema import SchemaService
 
 T = TypeVar("T")
 
@@ -57,7 +58,7 @@ def serve(
     import uvicorn
 
     from aifactory.errors import ConfigError
-    from aifactory.provisioning import provision_now
+    from aifactory.service.provisioning import provision_now
 
     settings = load_settings()
     bind = host or settings.server_host
@@ -101,44 +102,35 @@ def serve(
     )
 
 
+def _schema() -> SchemaService:
+    from aifactory.service.schema import SchemaService
+
+    return SchemaService(load_settings())
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Migrate the database of DATABASE_URL up to REVISION (default: the newest)."""
-    from aifactory.store import migrate
-
-    asyncio.run(migrate.upgrade(load_settings(), revision))
-    out.print(f"Database at revision {asyncio.run(migrate.current_revision(load_settings()))}.")
+    out.print(f"Database at revision {asyncio.run(_schema().upgrade(revision))}.")
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
     """Migrate the database down to REVISION ('base' removes every table)."""
-    from aifactory.store import migrate
-
-    asyncio.run(migrate.downgrade(load_settings(), revision))
-    out.print(f"Database at revision {asyncio.run(migrate.current_revision(load_settings()))}.")
+    out.print(f"Database at revision {asyncio.run(_schema().downgrade(revision))}.")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Print the database's revision."""
-    from aifactory.store import migrate
-
-    out.print(asyncio.run(migrate.current_revision(load_settings())) or "none")
+    out.print(asyncio.run(_schema().current()) or "none")
 
 
-async def _with_db(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    from aifactory.store import migrate
-    from aifactory.store.database import Database
+async def _with_keys(action: Callable[[KeyService], Awaitable[T]]) -> T:
+    from aifactory import bootstrap
 
-    settings = load_settings()
-    db = Database.from_settings(settings)
-    try:
-        await migrate.upgrade(db.engine)
-        async with db.write() as session:
-            return await action(session)
-    finally:
-        await db.dispose()
+    async with bootstrap.keys(load_settings()) as keys:
+        return await action(keys)
 
 
 @keys_app.command("create")
@@ -150,10 +142,8 @@ def keys_create(
     ],
 ) -> None:
     """Create an API key; its secret is printed once."""
-    from aifactory.store import keys_repo
-
     try:
-        record, plaintext = asyncio.run(_with_db(lambda s: keys_repo.create_key(s, name, scope)))
+        record, plaintext = asyncio.run(_with_keys(lambda keys: keys.create(name, scope)))
     except ValueError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -163,9 +153,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never their secrets)."""
-    from aifactory.store import keys_repo
-
-    page = asyncio.run(_with_db(lambda s: keys_repo.list_keys(s, limit=1000)))
+    page = asyncio.run(_with_keys(lambda keys: keys.list(limit=1000, offset=0)))
     table = Table("id", "name", "prefix", "scopes", "created", "revoked")
     for key in page.items:
         table.add_row(
@@ -183,10 +171,9 @@ def keys_list() -> None:
 def keys_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
     """Revoke an API key."""
     from aifactory.errors import NotFound
-    from aifactory.store import keys_repo
 
     try:
-        asyncio.run(_with_db(lambda s: keys_repo.revoke_key(s, key_id)))
+        asyncio.run(_with_keys(lambda keys: keys.revoke(key_id)))
     except NotFound as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None

@@ -32,13 +32,14 @@ def _check(settings: Settings) -> None:
 
 
 async def _main(settings: Settings, concurrency: int) -> None:
-    from aifactory.queue.worker_process import run_worker
+    from aifactory import bootstrap
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await run_worker(settings, stop, concurrency=concurrency)
+    async with bootstrap.worker(settings, concurrency=concurrency) as process_worker:
+        await process_worker.run(stop, grace_s=settings.shutdown_grace_s)
 
 
 def worker(

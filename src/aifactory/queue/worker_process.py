@@ -14,8 +14,8 @@ Stopping (SIGTERM) is graceful: no new token is taken, in-flight cases get ``gra
 to finish, the rest are released (back to ``pending``), and a token is sent again for every
 chunk that was cut short, so another worker picks its cases up at once.
 
-:func:`run_worker` builds the process's parts from settings (database, engine, Redis-backed
-agent limits and adaptive provider limits) and runs a worker until ``stop`` is set.
+:func:`aifactory.bootstrap.worker` builds one from settings (database, engine, Redis-backed
+agent limits and adaptive provider limits).
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ from typing import Any
 
 from taskiq.receiver import Receiver
 
-from aifactory.bootstrap import runner_factory
 from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.queue.agent_pool import AgentLimits
 from aifactory.queue.base import CHUNK_SIZE, DEFAULT_CONCURRENCY
-from aifactory.queue.brokers import REDIS_SCHEMES, broker_ops, scheme_of
+from aifactory.queue.brokers import broker_ops
 from aifactory.queue.reconciler import Reconciler
 from aifactory.queue.tasks import bind_worker, make_broker, register_tasks
 from aifactory.queue.worker import CaseWorker
@@ -189,52 +188,3 @@ class DistributedWorker:
                 await self.beat()
             except Exception:  # a missed beat is covered by the next two
                 log.warning("The worker heartbeat failed.", exc_info=True)
-
-
-def limits_url(settings: Settings) -> str | None:
-    """The Redis URL for limits shared by workers: ``AIFACTORY_LIMITS_URL``, else the queue's."""
-    if settings.limits_url:
-        return settings.limits_url
-    if settings.queue_url and scheme_of(settings.queue_url) in REDIS_SCHEMES:
-        return settings.queue_url
-    return None
-
-
-async def run_worker(
-    settings: Settings, stop: asyncio.Event, *, concurrency: int = DEFAULT_CONCURRENCY
-) -> None:
-    """Run one worker process's :class:`DistributedWorker` until ``stop`` is set.
-
-    Agent limits and adaptive provider limits are shared through Redis when there is one
-    (:func:`limits_url`); with RabbitMQ and no Redis they hold per worker, and a warning says so.
-    """
-    from redis.asyncio import BlockingConnectionPool, Redis
-
-    from aifactory.llm.redis_store import RedisLimiterStore
-    from aifactory.queue.shared_limits import SharedAgentLimits
-
-    url = limits_url(settings)
-    # A blocking pool: a burst of cases waits for a connection instead of failing for want of one.
-    redis = (
-        Redis(connection_pool=BlockingConnectionPool.from_url(url, max_connections=64, timeout=30))
-        if url
-        else None
-    )
-    limits = SharedAgentLimits(redis, url) if redis is not None and url else None
-    store = RedisLimiterStore(redis) if redis is not None else None
-    if redis is None:
-        log.warning(
-            "No Redis for shared limits: each worker enforces agents' max_concurrency and "
-            "rate_limit_per_minute on its own. Set AIFACTORY_LIMITS_URL=redis://… to share them."
-        )
-    db = Database.from_settings(settings)
-    try:
-        async with runner_factory(settings, limiter_store=store) as parts:
-            worker = DistributedWorker(db, parts, settings, concurrency=concurrency, limits=limits)
-            await worker.run(stop, grace_s=settings.shutdown_grace_s)
-    finally:
-        if limits is not None:
-            await limits.aclose()
-        if redis is not None:
-            await redis.aclose()
-        await db.dispose()

@@ -12,7 +12,9 @@ from aifactory.store.database import Database
 
 
 class KeyService:
-    def __init__(self, db: Database, auth: Authenticator) -> None:
+    def __init__(self, db: Database, auth: Authenticator | None = None) -> None:
+        """Keys of ``db``; ``auth`` is the serving process's authenticator, told of revocations
+        at once (the command line has none)."""
         self.db = db
         self.auth = auth
 
@@ -28,4 +30,5 @@ class KeyService:
     async def revoke(self, key_id: str) -> None:
         async with self.db.write() as session:
             await keys_repo.revoke_key(session, key_id)
-        self.auth.forget(key_id)
+        if self.auth is not None:
+            self.auth.forget(key_id)

@@ -16,7 +16,7 @@ from tests.fakes.server_process import postgres_database, server_env
 
 from aifactory.demo import DEMO_AGENT
 from aifactory.errors import ConfigError
-from aifactory.provisioning import check_database, provision
+from aifactory.service.provisioning import check_database, provision
 from aifactory.settings import load_settings
 from aifactory.store import agents_repo, keys_repo, migrate
 from aifactory.store.database import Database
@@ -41,7 +41,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 _START = """
 import json, sys, time
 from pathlib import Path
-from aifactory.provisioning import provision_now
+from aifactory.service.provisioning import provision_now
 from aifactory.settings import load_settings
 
 ready, go = Path(sys.argv[1]), Path(sys.argv[2])
