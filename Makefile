@@ -27,7 +27,7 @@ UV := uv==0.13.9
 # `main:app`), validator script and locustfile.
 PYPATHS := src tests bench loadtest gunicorn.conf.py main.py test_api_deployment.py
 
-.PHONY: install check lint format typecheck test bench lock lock-upgrade
+.PHONY: install check lint format typecheck layers test bench lock lock-upgrade
 
 install:
 	command -v $(PY) >/dev/null || $(PYTHON) -m venv $(VENV)
@@ -53,7 +53,11 @@ lock:
 lock-upgrade:
 	$(MAKE) lock UPGRADE=--upgrade
 
-check: lint typecheck
+check: lint typecheck layers
+
+# The layers of docs/architecture.md, as contracts in pyproject.toml ([tool.importlinter]).
+layers: $(INSTALLED)
+	$(dir $(PY))lint-imports
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check $(PYPATHS)
