@@ -40,7 +40,6 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
 }
 EXTENSIONS = {"html": "html", "markdown": "md", "json": "json", "junit": "xml", "csv": "csv"}
-TERMINAL = ("completed", "failed", "cancelled")
 PAGE = 500
 MAX_TREND_RUNS = 200
 
@@ -151,7 +150,7 @@ class InsightService:
     # -- reports --------------------------------------------------------------------------------
 
     async def _summary(self, record: Run) -> RunSummary:
-        if record.summary is not None and record.status in TERMINAL:
+        if record.summary is not None and record.finished:
             return RunSummary.model_validate(record.summary)
         return await build_summary(self.db, record.id)
 

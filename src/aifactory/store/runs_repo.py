@@ -2,8 +2,8 @@
 
 A batch's run and its pending rows are written in the caller's single transaction, in bulk chunks,
 so a 202 is only answered for a run whose every case is safely stored. The counters on the run row
-change in the same transaction as each finished result (see ``results_repo.complete_case``), so
-status polling reads one row.
+change in the same transaction as each finished result, and a run is completed once no case is
+left (see ``leases_repo``), so status polling reads one row.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable, Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, text, true, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestCase
@@ -95,7 +95,7 @@ async def create_run_with_pending_results(
     now = utcnow()
     row = RunRow(
         **new_run_values(run, run_id, now),
-        status="queued",
+        status=RunStatus.QUEUED.value,
         total=0,
         completed=0,
         passed=0,
@@ -269,8 +269,8 @@ async def mark_running(session: AsyncSession, run_id: str) -> bool:
     """Move a queued run to ``running`` and stamp ``started_at``; False if it was not queued."""
     result = await session.execute(
         update(RunRow)
-        .where(RunRow.id == run_id, RunRow.status == "queued")
-        .values(status="running", started_at=utcnow())
+        .where(RunRow.id == run_id, RunRow.status == RunStatus.QUEUED.value)
+        .values(status=RunStatus.RUNNING.value, started_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1
@@ -302,7 +302,7 @@ async def set_run_status(
         values["error"] = error
     if summary is not None:
         values["summary"] = summary
-    if status != "queued":
+    if status != RunStatus.QUEUED:
         values["started_at"] = func.coalesce(RunRow.started_at, now)
     result = await session.execute(
         update(RunRow)
@@ -348,31 +348,14 @@ async def request_cancel(session: AsyncSession, run_id: str) -> bool:
     changed = await session.execute(
         update(RunRow)
         .where(RunRow.id == run_id, RunRow.status.in_(ACTIVE))
-        .values(status="cancelled", finished_at=now, cancelled=RunRow.cancelled + cancelled)
-        .execution_options(synchronize_session=False)
-    )
-    return rowcount(changed) == 1
-
-
-async def finish_run_if_done(session: AsyncSession, run_id: str) -> bool:
-    """Mark the run ``completed`` when no case is pending or running (a cancelled run stays so).
-
-    Returns:
-        Whether this call completed the run.
-    """
-    unfinished = exists().where(
-        _results.c.run_id == run_id, _results.c.status.in_(("pending", "running"))
-    )
-    now = utcnow()
-    result = await session.execute(
-        update(RunRow)
-        .where(RunRow.id == run_id, RunRow.status.in_(ACTIVE), ~unfinished)
         .values(
-            status="completed", finished_at=now, started_at=func.coalesce(RunRow.started_at, now)
+            status=RunStatus.CANCELLED.value,
+            finished_at=now,
+            cancelled=RunRow.cancelled + cancelled,
         )
         .execution_options(synchronize_session=False)
     )
-    return rowcount(result) == 1
+    return rowcount(changed) == 1
 
 
 async def runs_in_flight(session: AsyncSession, *, limit: int = 1000) -> list[Run]:

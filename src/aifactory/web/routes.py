@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from aifactory.domain.runs import ACTIVE, RUN_STATUSES
 from aifactory.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from aifactory.reports.html import REPORT_CSP
 from aifactory.service.insights import REPORT_FORMATS, report_filename
@@ -31,9 +32,7 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 MAX_FLIPS = 500
 """Flips listed on the compare page; the counts and the statistics cover all of them."""
-ACTIVE = ("queued", "running")
 CASE_STATUSES = ("passed", "failed", "error")
-RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 
 
 def _choice(value: str | None, allowed: tuple[str, ...]) -> str | None:

@@ -31,7 +31,6 @@ REPORT_FORMATS = (
     ("junit", "JUnit XML"),
     ("csv", "CSV"),
 )
-TERMINAL = ("completed", "failed", "cancelled")
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -50,7 +49,7 @@ def progress_body(run: Run) -> dict[str, Any]:
         "failed": run.failed,
         "errored": run.errored,
         "progress": run.progress,
-        "finished": run.status in TERMINAL,
+        "finished": run.finished,
     }
 
 
