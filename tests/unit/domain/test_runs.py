@@ -39,7 +39,7 @@ def a_run(status: RunStatus, *, total: int = 4, completed: int = 1) -> Run:
 
 
 def test_every_status_is_active_or_terminal_and_never_both() -> None:
-    assert ACTIVE | TERMINAL == set(RunStatus)
+    assert set(RunStatus) == ACTIVE | TERMINAL
     assert not ACTIVE & TERMINAL
     assert [s for s in RunStatus if s.is_terminal] == [s for s in RunStatus if s in TERMINAL]
 
