@@ -8,6 +8,19 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from aifactory.client import APIStatusError, AsyncClient, Client
+    from aifactory.client_shapes import (
+        AgentPublic,
+        AgentVersionPublic,
+        BatchAccepted,
+        Health,
+        KeyCreated,
+        KeyPublic,
+        MetricsPublic,
+        RunPublic,
+        RunStatusPublic,
+        SuitePublic,
+    )
+    from aifactory.domain.compare import Comparison
     from aifactory.domain.models import (
         AgentReply,
         AgentSpec,
@@ -17,11 +30,26 @@ if TYPE_CHECKING:
         TestCase,
         TestResult,
     )
+    from aifactory.domain.paging import Page
+    from aifactory.domain.reflection import ReflectionAccepted, ReflectionPublic
+    from aifactory.domain.runs import RunStatus
+    from aifactory.domain.trend import Trend
 
 _LAZY = {
     "APIStatusError": "aifactory.client",
     "AsyncClient": "aifactory.client",
     "Client": "aifactory.client",
+    "AgentPublic": "aifactory.client_shapes",
+    "AgentVersionPublic": "aifactory.client_shapes",
+    "BatchAccepted": "aifactory.client_shapes",
+    "Health": "aifactory.client_shapes",
+    "KeyCreated": "aifactory.client_shapes",
+    "KeyPublic": "aifactory.client_shapes",
+    "MetricsPublic": "aifactory.client_shapes",
+    "RunPublic": "aifactory.client_shapes",
+    "RunStatusPublic": "aifactory.client_shapes",
+    "SuitePublic": "aifactory.client_shapes",
+    "Comparison": "aifactory.domain.compare",
     "AgentReply": "aifactory.domain.models",
     "AgentSpec": "aifactory.domain.models",
     "CheckResult": "aifactory.domain.models",
@@ -29,19 +57,40 @@ _LAZY = {
     "RunSummary": "aifactory.domain.models",
     "TestCase": "aifactory.domain.models",
     "TestResult": "aifactory.domain.models",
+    "Page": "aifactory.domain.paging",
+    "ReflectionAccepted": "aifactory.domain.reflection",
+    "ReflectionPublic": "aifactory.domain.reflection",
+    "RunStatus": "aifactory.domain.runs",
+    "Trend": "aifactory.domain.trend",
 }
 
 __all__ = [
     "APIStatusError",
+    "AgentPublic",
     "AgentReply",
     "AgentSpec",
+    "AgentVersionPublic",
     "AsyncClient",
+    "BatchAccepted",
     "CheckResult",
     "CheckSpec",
     "Client",
+    "Comparison",
+    "Health",
+    "KeyCreated",
+    "KeyPublic",
+    "MetricsPublic",
+    "Page",
+    "ReflectionAccepted",
+    "ReflectionPublic",
+    "RunPublic",
+    "RunStatus",
+    "RunStatusPublic",
     "RunSummary",
+    "SuitePublic",
     "TestCase",
     "TestResult",
+    "Trend",
     "__version__",
 ]
 

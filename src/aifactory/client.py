@@ -12,7 +12,9 @@ Without ``base_url`` both read ``AIFACTORY_URL`` (then ``AIFACTORY_SERVER``, the
 line's older name), else ``http://127.0.0.1:8000``; without ``api_key`` they read
 ``AIFACTORY_API_KEY``. Both accept ``transport=`` (e.g. ``httpx.ASGITransport(app)`` to talk to
 an app in-process).
-Every request is described once, in :class:`_Requests`; the twins only send it.
+Every request is described once, in :class:`_Requests`; the twins only send it. What they
+return is the domain's records or the SDK's own shapes (:mod:`aifactory.client_shapes`): the SDK
+imports nothing of the server.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from aifactory.api.schemas import (
+from aifactory.client_shapes import (
     AgentPublic,
     AgentVersionPublic,
     BatchAccepted,
@@ -36,14 +38,15 @@ from aifactory.api.schemas import (
     KeyCreated,
     KeyPublic,
     MetricsPublic,
-    Page,
     RunPublic,
     RunStatusPublic,
     SuitePublic,
 )
-from aifactory.api.schemas_insights import Comparison, Trend
+from aifactory.domain.compare import Comparison
 from aifactory.domain.models import AgentSpec, TestCase, TestResult
+from aifactory.domain.paging import Page
 from aifactory.domain.reflection import ReflectionAccepted, ReflectionPublic
+from aifactory.domain.trend import Trend
 from aifactory.errors import AIFactoryError
 
 T = TypeVar("T")

@@ -10,7 +10,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aifactory.api.schemas_insights import Comparison
 from aifactory.cli.common import (
     EXIT_FAILED,
     KeyOpt,
@@ -21,6 +20,7 @@ from aifactory.cli.common import (
     resolve_run_id,
 )
 from aifactory.client import DEFAULT_BASE_URL
+from aifactory.domain.compare import Comparison
 from aifactory.reports.comparison import write_comparison_html, write_comparison_markdown
 
 EXIT_REGRESSED = EXIT_FAILED

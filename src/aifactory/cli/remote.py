@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from aifactory.api.schemas import RunStatusPublic
 from aifactory.cli.common import (
     EXIT_FAILED,
     KeyOpt,
@@ -21,6 +20,7 @@ from aifactory.cli.common import (
     suite_on_server,
 )
 from aifactory.client import DEFAULT_BASE_URL, Client
+from aifactory.client_shapes import RunStatusPublic
 
 
 def submit(
