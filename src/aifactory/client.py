@@ -46,11 +46,11 @@ from aifactory.domain.compare import Comparison
 from aifactory.domain.models import AgentSpec, TestCase, TestResult
 from aifactory.domain.paging import Page
 from aifactory.domain.reflection import ReflectionAccepted, ReflectionPublic
+from aifactory.domain.runs import TERMINAL
 from aifactory.domain.trend import Trend
 from aifactory.errors import AIFactoryError
 
 T = TypeVar("T")
-FINISHED = ("completed", "failed", "cancelled")
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 URL_ENV = ("AIFACTORY_URL", "AIFACTORY_SERVER")
 KEY_ENV = "AIFACTORY_API_KEY"
@@ -497,7 +497,7 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             status = self.get_status(run_id, results_limit=0)
-            if status.status in FINISHED:
+            if status.status in TERMINAL:
                 return status
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Run {run_id} is still {status.status} after {timeout} s.")
@@ -645,7 +645,7 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             reflection = self.get_reflection(reflection_id)
-            if reflection.status in FINISHED:
+            if reflection.status in TERMINAL:
                 return reflection
             if time.monotonic() > deadline:
                 raise TimeoutError(
@@ -745,7 +745,7 @@ class AsyncClient:
         deadline = time.monotonic() + timeout
         while True:
             status = await self.get_status(run_id, results_limit=0)
-            if status.status in FINISHED:
+            if status.status in TERMINAL:
                 return status
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Run {run_id} is still {status.status} after {timeout} s.")
@@ -895,7 +895,7 @@ class AsyncClient:
         deadline = time.monotonic() + timeout
         while True:
             reflection = await self.get_reflection(reflection_id)
-            if reflection.status in FINISHED:
+            if reflection.status in TERMINAL:
                 return reflection
             if time.monotonic() > deadline:
                 raise TimeoutError(

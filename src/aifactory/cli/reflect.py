@@ -21,8 +21,7 @@ from aifactory.cli.common import (
 )
 from aifactory.client import DEFAULT_BASE_URL, Client
 from aifactory.domain.reflection import Candidate, ReflectionPublic
-
-FINISHED = ("completed", "failed", "cancelled")
+from aifactory.domain.runs import TERMINAL
 
 
 def _pct(value: float | None) -> str:
@@ -121,7 +120,7 @@ def _follow(client: Client, reflection_id: str, poll_s: float) -> ReflectionPubl
         while True:
             r = client.get_reflection(reflection_id)
             status.update(narrator.follow(r))
-            if r.status in FINISHED:
+            if r.status in TERMINAL:
                 return r
             time.sleep(poll_s)
 

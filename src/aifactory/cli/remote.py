@@ -21,6 +21,7 @@ from aifactory.cli.common import (
 )
 from aifactory.client import DEFAULT_BASE_URL, Client
 from aifactory.client_shapes import RunStatusPublic
+from aifactory.domain.runs import TERMINAL
 
 
 def submit(
@@ -81,7 +82,7 @@ def _follow(client: Client, run_id: str, total: int) -> RunStatusPublic:
         while True:
             status = client.get_status(run_id, results_limit=0)
             progress.update(task, completed=status.completed)
-            if status.status in ("completed", "failed", "cancelled"):
+            if status.status in TERMINAL:
                 return status
             time.sleep(0.5)
 

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from aifactory.cli.common import EXIT_FAILED, EXIT_PASSED, out
 from aifactory.demo import DEMO_AGENT, DEMO_SUITE
+from aifactory.domain.runs import RUN_STATUSES, TERMINAL
 
 BATCH_SIZE = 10
 KEY_VARIABLE = "AIFACTORY_API_KEY"
@@ -253,7 +254,7 @@ class Smoke:
             except (httpx.HTTPError, ValueError) as exc:
                 self.rows.append(Row("batch completes", False, detail=f"polling failed: {exc}"))
                 return
-            if body.get("status") in ("completed", "failed", "cancelled"):
+            if body.get("status") in TERMINAL:
                 break
             time.sleep(0.2)
         ms = (time.perf_counter() - started) * 1000
@@ -298,7 +299,7 @@ def _run_status(response: httpx.Response) -> str | None:
     body = _json(response)
     if wrong := _missing(body, keys):
         return wrong
-    if body["status"] not in ("queued", "running", "completed", "failed", "cancelled"):
+    if body["status"] not in RUN_STATUSES:
         return f"unknown run status {body['status']!r}"
     if not 0 <= body["progress"] <= 1:
         return f"progress {body['progress']!r} is not in [0, 1]"
