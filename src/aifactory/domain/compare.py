@@ -12,7 +12,9 @@ n-th case of that name in the other, so duplicated names still pair one to one).
 - **Effect size**: the mean score difference, Cohen's d on the paired differences (``d_z``: mean
   over standard deviation of the differences), and the pass-rate difference.
 - A **verdict** at ``alpha``: McNemar decides when it is significant; otherwise the score interval
-  decides when it excludes 0; otherwise "no significant change".
+  decides when it excludes 0; otherwise "no significant change". When every pair differs by the
+  same non-zero amount the interval has no width, and the exact sign test decides instead: ``n``
+  pairs all of one sign have the two-sided p-value ``2 · ½ⁿ``.
 
 Pure Python on purpose, like :mod:`aifactory.domain.stats`.
 """
@@ -29,12 +31,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from aifactory.domain.models import CaseStatus, Interval
+from aifactory.domain.stats import z_score
 
 ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_MAX_PAIRS = 2000
 """Above this many pairs the bootstrap interval is replaced by its normal limit (see docs)."""
-Z95 = 1.959963984540054
 
 Verdict = Literal["improved", "regressed", "no significant change"]
 
@@ -201,7 +203,8 @@ def paired_bootstrap_interval(
 
     The pairs are resampled together (a difference per pair), which keeps the correlation between
     a case's two scores. Above ``max_pairs`` the interval is the bootstrap's normal limit
-    (mean ± z·sd/√n), which it matches to within its own noise at that size and costs nothing.
+    (mean ± z·sd/√n, ``z`` the quantile of ``level``), which it matches to within its own noise at
+    that size and costs nothing.
     """
     n = len(diffs)
     if n == 0:
@@ -210,7 +213,7 @@ def paired_bootstrap_interval(
     if n == 1 or all(d == diffs[0] for d in diffs):
         return ScoreDiff(mean=m, ci_low=m, ci_high=m)
     if n > max_pairs:
-        half = Z95 * _sd(diffs, m) / math.sqrt(n)
+        half = z_score(level) * _sd(diffs, m) / math.sqrt(n)
         return ScoreDiff(mean=m, ci_low=m - half, ci_high=m + half, method="normal")
     rng = random.Random(seed)
     data = list(diffs)
@@ -236,16 +239,26 @@ def cohens_d_paired(diffs: Sequence[float]) -> float | None:
     return m / sd
 
 
-def decide(mcnemar: McNemar, score_diff: ScoreDiff, *, alpha: float = ALPHA) -> Verdict:
-    """The verdict: McNemar first, the score interval when pass/fail says nothing significant."""
+def decide(
+    mcnemar: McNemar, score_diff: ScoreDiff, *, alpha: float = ALPHA, pairs: int = 0
+) -> Verdict:
+    """The verdict: McNemar first, the score interval when pass/fail says nothing significant.
+
+    An interval without width means every one of the ``pairs`` differs by the same amount (or
+    there is one pair); the exact sign test on the pairs decides then, since all ``n`` of one sign
+    have the two-sided p-value ``2 · ½ⁿ``: 6 pairs suffice at 0.05, 1 pair never does.
+    """
     if mcnemar.p_value < alpha and mcnemar.b != mcnemar.c:
         return "improved" if mcnemar.c > mcnemar.b else "regressed"
     low, high = score_diff.ci_low, score_diff.ci_high
-    if low is not None and high is not None and low != high:
-        if low > 0:
-            return "improved"
-        if high < 0:
-            return "regressed"
+    if low is None or high is None:
+        return "no significant change"
+    if low == high and not (pairs > 0 and 2.0 * 0.5**pairs < alpha):
+        return "no significant change"
+    if low > 0:
+        return "improved"
+    if high < 0:
+        return "regressed"
     return "no significant change"
 
 
@@ -323,6 +336,6 @@ def compare_outcomes(
         mcnemar=mcnemar,
         score_diff=score_diff,
         effect_size=effect,
-        verdict=decide(mcnemar, score_diff, alpha=alpha),
+        verdict=decide(mcnemar, score_diff, alpha=alpha, pairs=n),
         alpha=alpha,
     )

@@ -8,12 +8,20 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from statistics import NormalDist
 
 from aifactory.domain.models import Interval
 
 Z95 = 1.959963984540054
 BOOTSTRAP_MAX_N = 500
 """Above this many values the bootstrap of the mean is replaced by its normal limit."""
+
+
+def z_score(level: float) -> float:
+    """The two-sided standard normal quantile of a confidence ``level`` (1.96 for 0.95)."""
+    if not 0 < level < 1:
+        raise ValueError(f"A confidence level must be between 0 and 1, got {level}.")
+    return NormalDist().inv_cdf(0.5 + level / 2)
 
 
 def wilson_interval(successes: int, n: int, *, z: float = Z95) -> Interval | None:
@@ -43,7 +51,8 @@ def bootstrap_mean_interval(
     """Percentile bootstrap interval of the mean (seeded, so reports are reproducible).
 
     Beyond :data:`BOOTSTRAP_MAX_N` values the sampling distribution of the mean is normal to
-    well within the bootstrap's own noise, so the normal interval is used instead.
+    well within the bootstrap's own noise, so the normal interval at the same ``level`` is used
+    instead.
     """
     n = len(values)
     if n == 0:
@@ -53,7 +62,7 @@ def bootstrap_mean_interval(
         return Interval(low=m, high=m, level=level)
     if n > BOOTSTRAP_MAX_N:
         var = sum((v - m) ** 2 for v in values) / (n - 1)
-        half = Z95 * math.sqrt(var / n)
+        half = z_score(level) * math.sqrt(var / n)
         return Interval(low=max(0.0, m - half), high=min(1.0, m + half), level=level)
     rng = random.Random(seed)
     data = list(values)

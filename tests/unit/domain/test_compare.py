@@ -161,3 +161,34 @@ def test_compare_of_disjoint_runs_has_no_pairs() -> None:
     assert result.verdict == "no significant change"
     assert result.score_diff.mean is None
     assert result.effect_size.pass_rate_diff is None
+
+
+def test_the_normal_limit_is_drawn_at_the_requested_level() -> None:
+    rng = random.Random(3)
+    diffs = [rng.gauss(0.1, 0.3) for _ in range(5000)]
+    wide = paired_bootstrap_interval(diffs, level=0.95)
+    narrow = paired_bootstrap_interval(diffs, level=0.80)
+    assert wide.method == narrow.method == "normal"
+    width_95 = wide.ci_high - wide.ci_low  # type: ignore[operator]
+    width_80 = narrow.ci_high - narrow.ci_low  # type: ignore[operator]
+    # z(0.80) / z(0.95) = 1.2816 / 1.9600
+    assert width_80 / width_95 == pytest.approx(1.2815516 / 1.9599640, rel=1e-6)
+
+
+def test_a_constant_shift_over_many_pairs_is_a_change() -> None:
+    base = [outcome(f"case {i}", "passed", 0.6) for i in range(100)]
+    up = [outcome(f"case {i}", "passed", 0.7) for i in range(100)]
+    down = [outcome(f"case {i}", "passed", 0.5) for i in range(100)]
+    assert compare_outcomes(base, up).verdict == "improved"
+    assert compare_outcomes(base, down).verdict == "regressed"
+    assert compare_outcomes(base, base).verdict == "no significant change"
+
+
+@pytest.mark.parametrize(
+    ("pairs", "verdict"),
+    [(1, "no significant change"), (5, "no significant change"), (6, "improved")],
+)
+def test_a_constant_shift_is_decided_by_the_sign_test(pairs: int, verdict: str) -> None:
+    # All n of one sign: p = 2 / 2**n; 2/32 = 0.0625 is not below 0.05, 2/64 = 0.03125 is.
+    diff = ScoreDiff(mean=0.1, ci_low=0.1, ci_high=0.1)
+    assert decide(McNemar(b=0, c=0, p_value=1.0), diff, pairs=pairs) == verdict

@@ -90,3 +90,19 @@ def test_flakiness() -> None:
     assert stats.flakiness(5, 10) == 1.0
     assert stats.flakiness(10, 10) == 0.0
     assert stats.flakiness(0, 0) == 0.0
+
+
+def test_the_normal_limit_is_drawn_at_the_requested_level() -> None:
+    values = [float(i % 2) for i in range(10_000)]
+    ci = stats.bootstrap_mean_interval(values, level=0.9)
+    assert ci is not None and ci.level == 0.9
+    half = 1.6448536 * math.sqrt(0.25 * 10_000 / 9_999 / 10_000)
+    assert ci.low == pytest.approx(0.5 - half, rel=1e-6)
+    assert ci.high == pytest.approx(0.5 + half, rel=1e-6)
+
+
+def test_z_score_of_common_levels() -> None:
+    assert stats.z_score(0.95) == pytest.approx(1.959963984540054, rel=1e-12)
+    assert stats.z_score(0.99) == pytest.approx(2.5758293035489, rel=1e-9)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        stats.z_score(1.0)
