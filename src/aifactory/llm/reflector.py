@@ -3,8 +3,13 @@
 It is asked for structured output (a forced tool for Anthropic, a strict JSON schema for
 OpenAI), with the current system prompt, the failing train cases (input, expected answer,
 output, each check's reason and the judge's feedback), a few passing ones, and the earlier
-candidates with their measured effect. A reply it cannot use is asked for once more, then
-:class:`ReflectorError` is raised; so is a provider that stays down after the retry policy.
+candidates with their verdicts and train pass rates. A reply it cannot use is asked for once
+more, then :class:`ReflectorError` is raised; so is a provider that stays down after the retry
+policy.
+
+Nothing measured on the holdout cases is shown (their pass rates, the McNemar flip counts and
+p-values, the verdicts' reasons that quote them): a candidate is accepted on the holdout with a
+Bonferroni-corrected test that assumes the holdout never guided the proposals.
 
 For agents without a system prompt (``http``, ``scripted``) it proposes changes in words
 (*suggestions*) instead of prompts.
@@ -66,7 +71,11 @@ class Proposals:
 
 @dataclass(frozen=True, slots=True)
 class ReflectionContext:
-    """What the reflector is shown."""
+    """What the reflector is shown.
+
+    Of ``history`` only the train measurements and the verdicts reach the prompt (see the module
+    docstring), so a full :class:`Candidate` may be passed.
+    """
 
     mode: Literal["versions", "suggestions"]
     system_prompt: str
@@ -147,14 +156,14 @@ def _history_block(history: Sequence[Candidate]) -> str:
         return "No earlier candidates."
     parts = []
     for c in list(history)[-MAX_HISTORY:]:
+        # Train figures only: holdout results (rates, flips, p-values, the reasons quoting them)
+        # would let the proposals adapt to the cases that are meant to judge them.
         measured = f"train pass rate {_rate(c.train_pass_rate)}"
-        if c.holdout_pass_rate is not None:
-            measured += f", holdout pass rate {_rate(c.holdout_pass_rate)}"
         change = c.prompt_diff or c.suggestion or ""
         parts.append(
             f'<candidate version="{c.version}" verdict="{c.verdict}">\n'
             f"<rationale>{_clip(c.rationale, 600)}</rationale>\n"
-            f"<measured>{measured}. {c.reason or ''}</measured>\n"
+            f"<measured>{measured}.</measured>\n"
             f"<change>\n{_clip(change, 1200)}\n</change>\n</candidate>"
         )
     return "\n".join(parts)

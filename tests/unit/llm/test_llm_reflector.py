@@ -100,9 +100,33 @@ async def test_it_is_shown_failures_passes_and_history_and_answers_candidates(
         "Does not state the 30-day policy.",
         "question greeting",
         'verdict="rejected"',
-        "train pass rate 40%, holdout pass rate 30%",
+        "train pass rate 40%.",
     ):
         assert part in prompt
+
+
+async def test_it_is_never_shown_what_the_holdout_measured(
+    reflector: Reflector, fake_llm: FakeLLMServer
+) -> None:
+    measured = Candidate(
+        version=3,
+        rationale="Quote the policy.",
+        prompt_diff="-a\n+c\n",
+        train_pass_rate=0.55,
+        holdout_pass_rate=0.71,
+        holdout_completed=14,
+        p_value=0.0123,
+        improvements=9,
+        regressions=2,
+        verdict="accepted",
+        reason="The holdout improved: 9 improved and 2 regressed (McNemar p = 0.0123).",
+    )
+    fake_llm.script(proposal("Better."))
+    await reflector.propose(context(history=[measured]))
+    prompt = last_user_text(fake_llm.requests[0].json)
+    assert "train pass rate 55%." in prompt and "Quote the policy." in prompt
+    for leak in ("71%", "holdout", "mcnemar", "0.0123", "9 improved", "2 regressed"):
+        assert leak not in prompt.lower()
 
 
 async def test_copies_of_the_current_prompt_and_duplicates_are_dropped(
