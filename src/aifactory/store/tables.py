@@ -313,19 +313,22 @@ class Reflection(Base):
 class Label(Base):
     """A reviewer's pass or fail on a result, or on one of its checks (``check_index``).
 
-    ``agent_id`` is the result's, copied so an agent's labels are read by index and joined to
-    their results by primary key; ``reviewer`` is the name of the key that wrote the label.
+    ``agent_id`` and ``run_id`` are the result's, copied so an agent's or a run's labels are read
+    by index and joined to their results by primary key; ``reviewer`` is the name of the key that
+    wrote the label.
     """
 
     __tablename__ = "labels"
     __table_args__ = (
         Index("ix_labels_result_created", "result_id", "created_at"),
         Index("ix_labels_agent_created", "agent_id", "created_at"),
+        Index("ix_labels_run", "run_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     result_id: Mapped[str] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"))
     agent_id: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(String(36))
     check_index: Mapped[int | None] = mapped_column(Integer)
     passed: Mapped[bool] = mapped_column(Boolean)
     score: Mapped[float | None] = mapped_column(Float)

@@ -1,8 +1,8 @@
 """Labels: reviewers' pass or fail verdicts on a result, or on one check of it.
 
-A label keeps its reviewer (the API key's name, and the key's id) and its agent, copied from the
-result, so an agent's labels are read through ``ix_labels_agent_created`` and joined to their
-results by primary key instead of scanning the agent's results.
+A label keeps its reviewer (the API key's name, and the key's id) and its result's agent and run,
+copied from the result, so an agent's or a run's labels are read through their own index and
+joined to their results by primary key instead of scanning the agent's results.
 
 Revision ID: 0004_labels
 Revises: 0003_key_fingerprints
@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("result_id", sa.String(length=36), nullable=False),
         sa.Column("agent_id", sa.String(length=64), nullable=False),
+        sa.Column("run_id", sa.String(length=36), nullable=False),
         sa.Column("check_index", sa.Integer(), nullable=True),
         sa.Column("passed", sa.Boolean(), nullable=False),
         sa.Column("score", sa.Float(), nullable=True),
@@ -45,10 +46,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_labels_result_created", "labels", ["result_id", "created_at"], unique=False)
     op.create_index("ix_labels_agent_created", "labels", ["agent_id", "created_at"], unique=False)
+    op.create_index("ix_labels_run", "labels", ["run_id"], unique=False)
 
 
 def downgrade() -> None:
     """Drop the labels table."""
+    op.drop_index("ix_labels_run", table_name="labels")
     op.drop_index("ix_labels_agent_created", table_name="labels")
     op.drop_index("ix_labels_result_created", table_name="labels")
     op.drop_table("labels")
