@@ -18,6 +18,7 @@ in one place (:mod:`aifactory.api.errors`), where its own few HTTP-only errors l
     ├── CheckSpecError              a check spec that cannot be valid (unknown type, bad parameter)
     ├── CheckError                  a check that could not run (time limit, judge down, ...)
     │   └── JudgeError              the judge could not give a verdict
+    ├── SimulatorError              the simulated user could not say its next message
     ├── AgentError                  the agent under test could not answer
     │   ├── AgentTimeout
     │   ├── AgentHTTPError          non-2xx answer from an http agent
@@ -142,6 +143,15 @@ class CheckError(AIFactoryError):
 
 class JudgeError(CheckError):
     """The judge could not give a usable verdict."""
+
+
+class SimulatorError(AIFactoryError):
+    """The simulated user's model is not configured, down after its retries, or gave no usable
+    answer; ``usage`` is what the attempts cost."""
+
+    def __init__(self, message: str, *, usage: Any = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class AgentError(AIFactoryError):

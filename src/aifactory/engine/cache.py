@@ -22,7 +22,7 @@ def cache_key(agent_key: str, case: TestCase, repeat_index: int = 0) -> str:
         "agent": agent_key,
         "input": case.input
         if isinstance(case.input, str)
-        else [m.model_dump() for m in case.input],
+        else [m.model_dump() for m in case.messages()],
         "vars": case.vars,
         "repeat": repeat_index,
     }

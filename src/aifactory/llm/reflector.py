@@ -127,10 +127,7 @@ def _clip(text: str | None, limit: int = MAX_FIELD_CHARS) -> str:
 
 
 def _input_text(result: TestResult) -> str:
-    case_input = result.test_case.input
-    if isinstance(case_input, str):
-        return case_input
-    return "\n".join(f"{m.role}: {m.content}" for m in case_input)
+    return result.test_case.input_as_text()
 
 
 def _case_block(result: TestResult) -> str:

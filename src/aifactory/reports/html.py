@@ -88,11 +88,7 @@ def _short(text: str, limit: int = 140) -> str:
 
 def _case(result: TestResult) -> dict[str, Any]:
     case = result.test_case
-    input_text = (
-        case.input
-        if isinstance(case.input, str)
-        else "\n".join(f"{m.role}: {m.content}" for m in case.input)
-    )
+    input_text = case.input_as_text()
     reason = _reason(result)
     return {
         "name": case.name,
