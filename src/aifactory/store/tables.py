@@ -313,9 +313,10 @@ class Reflection(Base):
 class Label(Base):
     """A reviewer's pass or fail on a result, or on one of its checks (``check_index``).
 
-    ``agent_id`` and ``run_id`` are the result's, copied so an agent's or a run's labels are read
-    by index and joined to their results by primary key; ``reviewer`` is the name of the key that
-    wrote the label.
+    What the label is measured against is copied from its result when it is written (a finished
+    result never changes): the agent, run and suite, and the judge check it counts for
+    (``judged_check``, with its type, criterion and verdict; None when it counts for none). So
+    an agent's agreement reads its labels alone. ``reviewer`` is the name of the key that wrote it.
     """
 
     __tablename__ = "labels"
@@ -329,7 +330,12 @@ class Label(Base):
     result_id: Mapped[str] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"))
     agent_id: Mapped[str] = mapped_column(String(64))
     run_id: Mapped[str] = mapped_column(String(36))
+    suite_id: Mapped[str | None] = mapped_column(String(64))
     check_index: Mapped[int | None] = mapped_column(Integer)
+    judged_check: Mapped[int | None] = mapped_column(Integer)
+    check_type: Mapped[str | None] = mapped_column(String(100))
+    criterion: Mapped[str | None] = mapped_column(Text)
+    judge_passed: Mapped[bool | None] = mapped_column(Boolean)
     passed: Mapped[bool] = mapped_column(Boolean)
     score: Mapped[float | None] = mapped_column(Float)
     comment: Mapped[str | None] = mapped_column(Text)

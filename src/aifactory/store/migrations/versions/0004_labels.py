@@ -1,8 +1,10 @@
 """Labels: reviewers' pass or fail verdicts on a result, or on one check of it.
 
-A label keeps its reviewer (the API key's name, and the key's id) and its result's agent and run,
-copied from the result, so an agent's or a run's labels are read through their own index and
-joined to their results by primary key instead of scanning the agent's results.
+A label keeps its reviewer (the API key's name, and the key's id) and what it is measured against,
+copied from its result when it is written (a finished result never changes): the result's agent,
+run and suite, and the judge check it counts for (its index, type, criterion and verdict). An
+agent's agreement is then read from its labels alone (``ix_labels_agent_created``), never from a
+scan of its results.
 
 Revision ID: 0004_labels
 Revises: 0003_key_fingerprints
@@ -32,7 +34,12 @@ def upgrade() -> None:
         sa.Column("result_id", sa.String(length=36), nullable=False),
         sa.Column("agent_id", sa.String(length=64), nullable=False),
         sa.Column("run_id", sa.String(length=36), nullable=False),
+        sa.Column("suite_id", sa.String(length=64), nullable=True),
         sa.Column("check_index", sa.Integer(), nullable=True),
+        sa.Column("judged_check", sa.Integer(), nullable=True),
+        sa.Column("check_type", sa.String(length=100), nullable=True),
+        sa.Column("criterion", sa.Text(), nullable=True),
+        sa.Column("judge_passed", sa.Boolean(), nullable=True),
         sa.Column("passed", sa.Boolean(), nullable=False),
         sa.Column("score", sa.Float(), nullable=True),
         sa.Column("comment", sa.Text(), nullable=True),
