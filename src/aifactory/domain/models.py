@@ -347,6 +347,19 @@ class TranscriptEntry(BaseModel):
     """This turn's checks on this reply (assistant entries of scripted turns)."""
 
 
+class Review(BaseModel):
+    """What people said of a result: how many labels, and the majority of its result-level ones.
+
+    ``passed`` is None on a tie, or when only its checks were labeled (see
+    :mod:`aifactory.domain.review`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    labels: int = Field(ge=0)
+    passed: bool | None = None
+
+
 class TestResult(BaseModel):
     """The outcome of one test case against one agent version."""
 
@@ -373,6 +386,8 @@ class TestResult(BaseModel):
     error: str | None = None
     cached: bool = False
     created_at: datetime | None = None
+    review: Review | None = None
+    """People's labels on the result (None when it has none)."""
     transcript: list[TranscriptEntry] | None = None
     """The conversation, for conversation cases (None for others); bounded in size."""
     turns: int | None = None
@@ -427,6 +442,18 @@ class ConversationStats(BaseModel):
     turns_to_goal_ci: Interval | None = None
 
 
+class RunReview(BaseModel):
+    """A run's labeled results: the people's pass rate next to the checks' on the same results."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    labeled: int = Field(default=0, ge=0)
+    """Results with a people's verdict (the majority of their result-level labels)."""
+    human_pass_rate: float | None = None
+    judge_pass_rate: float | None = None
+    """The share of the same results that passed their checks."""
+
+
 class RunSummary(BaseModel):
     """Aggregates of a run's results, with their uncertainty."""
 
@@ -449,6 +476,8 @@ class RunSummary(BaseModel):
     flaky_cases: list[str] = Field(default_factory=list)
     pass_at_k: dict[str, float] = Field(default_factory=dict)
     stopped_reason: str | None = None
+    review: RunReview | None = None
+    """Of the results people labeled: their pass rate next to the judge's (added when read)."""
     simulator_usage: Usage = Field(default_factory=Usage)
     conversations: ConversationStats | None = None
     """Conversation figures, when the run has conversation cases."""
