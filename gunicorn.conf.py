@@ -11,8 +11,8 @@ Settings come from the same environment as the rest of the service (``load_setti
 Before any worker starts, the master provisions the database once (``on_starting``): it migrates,
 stores ``AIFACTORY_API_KEYS``, seeds the demo when ``AIFACTORY_SEED_DEMO`` is set and makes a first
 admin key when there is none, under a database-wide lock that other replicas starting at the same
-moment wait for (:mod:`aifactory.provisioning`), so workers never race on any of it. A database
-that cannot be used is one line on stderr and exit status 2. The master also prepares
+moment wait for (:mod:`aifactory.service.provisioning`), so workers never race on any of it. A
+database that cannot be used is one line on stderr and exit status 2. The master also prepares
 ``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics`` and
 ``/api/v1/metrics`` count every worker's requests; ``child_exit`` tells prometheus_client
 when a worker is gone. ``GUNICORN_CMD_ARGS`` still overrides anything set here, and an app named
@@ -30,7 +30,7 @@ from typing import Any
 
 from aifactory.api.startup import check_server, session_secret
 from aifactory.errors import ConfigError
-from aifactory.provisioning import first_key_notice, provision_now
+from aifactory.service.provisioning import first_key_notice, provision_now
 from aifactory.settings import load_settings
 
 # Nothing here may import prometheus_client: it picks its storage (per process or shared files)
