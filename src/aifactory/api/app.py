@@ -50,8 +50,9 @@ def create_app(
 
     Args:
         settings: Everything configurable; built by :func:`aifactory.settings.load_settings`.
-        migrate_on_start: Provision the database first (:mod:`aifactory.provisioning`: migrate,
-            store ``AIFACTORY_API_KEYS``, seed the demo when ``AIFACTORY_SEED_DEMO`` is set),
+        migrate_on_start: Provision the database first
+            (:mod:`aifactory.service.provisioning`: migrate, store ``AIFACTORY_API_KEYS``, seed
+            the demo when ``AIFACTORY_SEED_DEMO`` is set),
             under a database-wide lock, so any number of processes may start at once. False
             when a parent process did it before starting this one (gunicorn's master,
             ``aifactory serve``).
