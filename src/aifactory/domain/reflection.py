@@ -1,7 +1,8 @@
 """The reflection loop's records and its pure decisions.
 
-The loop itself (runs, the reflector, the store) lives in :mod:`aifactory.service.reflection`;
-what is decided without I/O is here, so it can be tested on its own:
+The loop itself (runs, the reflector, the store, over ports) lives in
+:mod:`aifactory.engine.reflection_loop`; what is decided without I/O is here, so it can be
+tested on its own:
 
 - :func:`split_holdout`: a train/holdout split, stratified by tag, reproducible (fixed seed);
 - :func:`prompt_diff`: a unified diff of a candidate's system prompt against its parent's;

@@ -14,8 +14,10 @@ worker`` processes) otherwise.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aifactory.queue.watch import RunWatch
 from aifactory.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,6 +51,10 @@ class BatchQueue(Protocol):
 
     async def cancel(self, run_id: str) -> None:
         """Stop this process's in-flight cases of a run quickly (after ``request_cancel``)."""
+        ...
+
+    def watch(self, run_id: str) -> AbstractContextManager[RunWatch]:
+        """A watch on the run's end (:mod:`aifactory.queue.watch`), opened before reading it."""
         ...
 
     async def stop(self, *, grace_s: float = 10.0) -> None:

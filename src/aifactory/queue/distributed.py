@@ -20,12 +20,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from contextlib import AbstractContextManager
 from typing import Any
 
 from aifactory.errors import Unavailable
 from aifactory.queue.base import CHUNK_SIZE, chunk_count
 from aifactory.queue.brokers import broker_kind, broker_ops
 from aifactory.queue.tasks import make_broker, register_tasks
+from aifactory.queue.watch import RunWatch, timed_watch
 from aifactory.settings import Settings
 from aifactory.store import queue_repo, runs_repo
 from aifactory.store.database import Database
@@ -120,6 +122,10 @@ class DistributedQueue:
 
     async def cancel(self, run_id: str) -> None:
         """Nothing to do here: every worker notices the cancel in the database within 0.5 s."""
+
+    def watch(self, run_id: str) -> AbstractContextManager[RunWatch]:
+        """A watch that only times out: the workers that end runs are other processes."""
+        return timed_watch(run_id)
 
     async def stop(self, *, grace_s: float = 10.0) -> None:
         """Stop refreshing :attr:`info` and disconnect (workers keep going)."""

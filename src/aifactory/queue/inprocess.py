@@ -24,6 +24,7 @@ import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Coroutine
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from aifactory.engine.case_runner import CaseRunnerOptions
 from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.queue.base import CHUNK_SIZE, DEFAULT_CONCURRENCY, chunk_count
 from aifactory.queue.tasks import bind_worker, in_memory_broker, register_tasks
+from aifactory.queue.watch import RunEnds, RunWatch
 from aifactory.queue.worker import CaseWorker
 from aifactory.settings import Settings
 from aifactory.store import results_repo, runs_repo
@@ -108,6 +110,7 @@ class InProcessQueue:
         self.max_chunks_per_run = max(1, per_run)
         self.max_chunks = max(1, max_chunks or max(4, 2 * self.max_chunks_per_run))
         self.reconcile_s = reconcile_s
+        self._ends = RunEnds()
         self.worker = CaseWorker(
             db,
             engine,
@@ -117,6 +120,7 @@ class InProcessQueue:
             options=options,
             lease_s=lease_s,
             poll_s=poll_s,
+            on_run_ended=self._ends.ended,
         )
         self._broker = in_memory_broker()
         self._broker.add_middlewares(_TokenDone(self))
@@ -156,6 +160,10 @@ class InProcessQueue:
         self._queued.pop(run_id, None)
         self._changed.set()
         await self.worker.cancel_run(run_id)
+
+    def watch(self, run_id: str) -> AbstractContextManager[RunWatch]:
+        """A watch woken as soon as this process's worker ends the run."""
+        return self._ends.watch(run_id)
 
     async def stop(self, *, grace_s: float = 10.0) -> None:
         """Stop dispatching; let in-flight cases finish within ``grace_s``, release the rest."""

@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +117,8 @@ class CaseWorker:
         agent_pool_size: agent versions kept built.
         limits: where agents' ``max_concurrency`` and rate limits live (default: this process;
             distributed workers share them through Redis).
+        on_run_ended: called with a run's id when this worker has completed, failed or stopped
+            it (the in-process queue wakes whoever waits for the run).
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class CaseWorker:
         poll_s: float = 0.5,
         agent_pool_size: int = 32,
         limits: AgentLimits | None = None,
+        on_run_ended: Callable[[str], None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("A worker's concurrency must be at least 1.")
@@ -151,6 +154,7 @@ class CaseWorker:
         self._spawned: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
+        self._ended = on_run_ended or (lambda run_id: None)
         self.in_flight = 0
         """Cases whose agent call or checks are running now."""
 
@@ -369,6 +373,7 @@ class CaseWorker:
         async with self._db.write() as session:
             if await runs_repo.finish_run_if_done(session, run_id):
                 await runs_repo.set_summary(session, run_id, summary.model_dump(mode="json"))
+        self._ended(run_id)
 
     # -- stopping runs ------------------------------------------------------------------------
 
@@ -398,6 +403,7 @@ class CaseWorker:
         await self._stop_local(run_id)
         if changed:
             await store_summary(self._db, run_id, stopped_reason=reason)
+        self._ended(run_id)
 
     async def cancel_run(self, run_id: str) -> None:
         """Stop this worker's in-flight cases of a run now (the run was cancelled).
@@ -407,6 +413,7 @@ class CaseWorker:
         """
         await self._stop_local(run_id)
         await self._summarise_if_stopped(run_id)
+        self._ended(run_id)
 
     async def _summarise_if_stopped(self, run_id: str) -> None:
         async with self._db.session() as session:

@@ -1,8 +1,9 @@
 """Reflections: start a loop in the background, follow it, cancel it, report on it.
 
 A reflection runs as an asyncio task in the server process that accepted it
-(:class:`~aifactory.service.reflection_loop.ReflectionLoop`); its runs go through the batch queue
-like any other. It is **not resumed** after a restart: a loop holds a conversation with the
+(:class:`~aifactory.engine.reflection_loop.ReflectionLoop`, over the run service and
+:class:`~aifactory.service.reflection_records.StoredReflections`); its runs go through the batch
+queue like any other. It is **not resumed** after a restart: a loop holds a conversation with the
 reflector and runs in flight, which a new process cannot pick up honestly. Instead it is marked
 ``failed`` (stop reason ``error``) with everything it measured kept: at once when the server
 stops gracefully, and when its heartbeat is older than :data:`STALE_AFTER_S` seconds after a
@@ -27,12 +28,14 @@ from aifactory.domain.reflection import (
     ReflectionPublic,
 )
 from aifactory.engine.budget import reflector_spender
+from aifactory.engine.reflection_loop import ReflectionLoop
 from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.errors import ConfigError, Conflict, InvalidInput
 from aifactory.llm.factory import parse_model, provider_configured
+from aifactory.llm.reflector import Reflector
 from aifactory.reports.reflection import write_reflection_html, write_reflection_markdown
 from aifactory.service.budgets import require_budget_prices
-from aifactory.service.reflection_loop import ReflectionLoop
+from aifactory.service.reflection_records import StoredReflections
 from aifactory.store import agents_repo, reflections_repo, suites_repo
 from aifactory.store.database import Database
 from aifactory.store.reflections_repo import ReflectionRecord
@@ -155,14 +158,19 @@ class ReflectionService:
             status_url=f"/api/v1/reflections/{record.id}",
         )
 
+    def _reflector(self, model: str | None) -> Reflector:
+        """The reflector for ``model`` (``provider:model``; None: the server's default)."""
+        provider, name = parse_model(model or self.engine.settings.reflector_model)
+        client = self.engine.clients.get(provider)
+        return Reflector(client, name, label=f"{provider}:{name}")
+
     def _spawn(self, reflection_id: str) -> None:
         cancel = asyncio.Event()
         loop = ReflectionLoop(
-            self.db,
-            self.engine,
-            enqueue=self.runs.queue.enqueue,
-            cancel_run=self.runs.cancel,
-            reflection_id=reflection_id,
+            reflection_id,
+            runs=self.runs,
+            records=StoredReflections(self.db),
+            reflector=self._reflector,
             cancel=cancel,
         )
         task = asyncio.create_task(loop.run(), name=f"reflection-{reflection_id}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aifactory.agents.base import Agent
@@ -13,6 +14,7 @@ from aifactory.domain.paging import Page
 from aifactory.domain.runs import BatchCommand, NewRun, Run
 from aifactory.engine.case_runner import CaseRunnerOptions
 from aifactory.engine.runner_factory import RunnerFactory
+from aifactory.queue.summaries import spent_usd
 from aifactory.service.budgets import batch_budget, require_budget_prices
 from aifactory.service.validation import validate_agent, validate_cases
 from aifactory.store import agents_repo, keys_repo, results_repo, runs_repo, suites_repo
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
     from aifactory.queue.base import BatchQueue
 
 AGENT_POOL_SIZE = 64
+WAIT_FIRST_S = 0.05
+"""How soon a wait first reads a run again when nothing woke it."""
+WAIT_MAX_S = 1.0
+"""The longest a wait goes without reading the run again (another process's end wakes nobody)."""
 
 
 class RunService:
@@ -153,6 +159,51 @@ class RunService:
                         return await runs_repo.get_run(read, outcome.run_id)
         await self.queue.enqueue(record.id, record.total)
         return record
+
+    async def launch(self, run: NewRun, cases: Sequence[TestCase]) -> Run:
+        """Store a run of ``cases`` against the agent version ``run`` names, then queue it.
+
+        For runs of work accepted as a whole earlier (a reflection's): their cases and budget
+        were checked then, so no admission check and no idempotency key here.
+
+        Raises:
+            NotFound: no such agent.
+        """
+        async with self.db.write() as session:
+            record = await runs_repo.create_run_with_pending_results(session, run, list(cases))
+        await self.queue.enqueue(record.id, record.total)
+        return record
+
+    async def wait(
+        self, run_id: str, *, first_s: float = WAIT_FIRST_S, max_s: float = WAIT_MAX_S
+    ) -> Run:
+        """The run, once it has ended (``run.finished``).
+
+        The queue wakes the wait as soon as a worker of this process ends the run; a run ended
+        elsewhere is seen on a later read: after ``first_s``, then twice as long each time, up
+        to ``max_s``.
+
+        Raises:
+            NotFound: no such run.
+        """
+        delay = first_s
+        with self.queue.watch(run_id) as watch:
+            while True:
+                run = await self.get(run_id)
+                if run.finished:
+                    return run
+                await watch.wait(delay)
+                delay = min(2 * delay, max_s)
+
+    async def spent_usd(self, run_id: str) -> float:
+        """What the run's finished results cost (agent and judge)."""
+        return await spent_usd(self.db, run_id)
+
+    async def iter_results(self, run_id: str) -> AsyncIterator[list[TestResult]]:
+        """Every finished result of the run in case order, a chunk at a time."""
+        async with self.db.session() as session:
+            async for chunk in results_repo.iter_run_results(session, run_id):
+                yield chunk
 
     async def status(self, run_id: str, *, limit: int, offset: int) -> tuple[Run, Page[TestResult]]:
         """The run and one page of its finished results, read together."""
