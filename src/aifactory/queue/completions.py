@@ -3,13 +3,10 @@
 SQLite allows one writer at a time and every transaction costs a sync to disk, so a worker that
 committed each result on its own would spend its time waiting for the lock. The writer gathers
 results for up to ``max_delay_s`` (or until ``max_batch`` are waiting) and records them in one
-transaction; each caller learns whether *its* result was recorded once that transaction commits.
-
-:func:`complete_many` is the batch twin of ``results_repo.complete_case`` with the same rules
-(a row changes only while it is pending, or running under this owner's claim; the run's counters
-and the agent's result count change in the same transaction), in four statements per batch
-instead of three per result, which is what lets SQLite keep up with a fast agent. It belongs in
-the store next to ``complete_case``, and should move there.
+transaction (:func:`aifactory.store.leases_repo.complete_many`: a row changes only while it is
+pending, or running under this owner's claim; the run's counters and the agent's result count
+change in the same transaction); each caller learns whether *its* result was recorded once that
+transaction commits.
 """
 
 from __future__ import annotations
@@ -18,96 +15,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, defaultdict
-from datetime import datetime
-from typing import Any, cast
-
-from sqlalchemy import Table, and_, bindparam, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestResult
+from aifactory.store import leases_repo
 from aifactory.store.database import Database
-from aifactory.store.results_repo import _outcome_values
-from aifactory.store.tables import Agent, Result, Run, utcnow
 
 log = logging.getLogger(__name__)
 
 _Item = tuple[str, TestResult, "asyncio.Future[bool]"]
-_results = cast(Table, Result.__table__)
-_r = _results.c
-_COUNTERS = {"passed": "passed", "failed": "failed", "error": "errored"}
-
-
-async def complete_many(
-    session: AsyncSession,
-    owner: str,
-    items: list[tuple[str, TestResult]],
-    *,
-    now: datetime | None = None,
-) -> list[bool]:
-    """Record the outcomes of several claimed cases at once, each at most once.
-
-    Args:
-        session: a write session; everything happens in its transaction.
-        owner: the lease owner that claimed the cases.
-        items: ``(result_id, result)`` pairs.
-        now: the finish time to stamp.
-
-    Returns:
-        For each item, whether this call recorded it (False when the case was already finished,
-        cancelled, claimed by another worker, or named twice in ``items``).
-    """
-    now = now or utcnow()
-    owned = or_(_r.status == "pending", and_(_r.status == "running", _r.lease_owner == owner))
-    ids = list(dict.fromkeys(result_id for result_id, _ in items))
-    rows = await session.execute(
-        select(_r.id, _r.run_id, _r.agent_id)
-        .where(_r.id.in_(ids), owned)
-        .order_by(_r.id)  # the same lock order in every transaction: no deadlocks
-        .with_for_update()
-    )
-    targets = {row.id: row for row in rows}
-    recorded: list[bool] = []
-    params: list[dict[str, Any]] = []
-    runs: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    agents: Counter[str] = Counter()
-    for result_id, result in items:
-        row = targets.pop(result_id, None)
-        recorded.append(row is not None)
-        if row is None:
-            continue
-        values = _outcome_values(result, now)
-        params.append({"b_id": result_id, **{f"b_{k}": v for k, v in values.items()}})
-        runs[row.run_id][result.status] += 1
-        agents[row.agent_id] += 1
-    if not params:
-        return recorded
-    columns = [key[2:] for key in params[0] if key != "b_id"]
-    await session.execute(
-        update(_results)
-        .where(_r.id == bindparam("b_id"))
-        .values({column: bindparam(f"b_{column}") for column in columns}),
-        params,
-    )
-    for run_id, by_status in runs.items():
-        counters: dict[str, Any] = {"completed": Run.completed + sum(by_status.values())}
-        for status, n in by_status.items():
-            column = getattr(Run, _COUNTERS[status])
-            counters[column.key] = column + n
-        await session.execute(
-            update(Run)
-            .where(Run.id == run_id)
-            .values(**counters)
-            .execution_options(synchronize_session=False)
-        )
-    for agent_id, n in agents.items():
-        await session.execute(
-            update(Agent)
-            .where(Agent.id == agent_id)
-            .values(results_count=Agent.results_count + n)
-            .execution_options(synchronize_session=False)
-        )
-    return recorded
 
 
 class CompletionWriter:
@@ -215,7 +130,7 @@ class CompletionWriter:
 
     async def _write(self, batch: list[_Item]) -> list[bool]:
         async with self._db.write() as session:
-            return await complete_many(
+            return await leases_repo.complete_many(
                 session, self._owner, [(result_id, result) for result_id, result, _ in batch]
             )
 

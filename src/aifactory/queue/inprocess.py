@@ -25,7 +25,6 @@ import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Coroutine
 from contextlib import AbstractContextManager
-from datetime import timedelta
 from typing import Any
 
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
@@ -37,13 +36,10 @@ from aifactory.queue.tasks import bind_worker, in_memory_broker, register_tasks
 from aifactory.queue.watch import RunEnds, RunWatch
 from aifactory.queue.worker import CaseWorker
 from aifactory.settings import Settings
-from aifactory.store import results_repo, runs_repo
+from aifactory.store import leases_repo, runs_repo
 from aifactory.store.database import Database
-from aifactory.store.tables import utcnow
 
 log = logging.getLogger(__name__)
-
-_RELEASE_BATCH = 1000
 
 
 def default_owner() -> str:
@@ -261,7 +257,7 @@ class InProcessQueue:
         token here get tokens for what remains of them.
         """
         async with self._db.session() as session:
-            expired = await results_repo.expired_leases(session)
+            expired = await leases_repo.expired_leases(session)
             in_flight = await runs_repo.runs_in_flight(session)
         active = {run.id for run in in_flight}
         added = 0
@@ -285,7 +281,7 @@ class InProcessQueue:
         """
         # With several server processes on one database (serve --workers N), a sibling's claims
         # are alive: leave them to run out (the reconciler re-queues them if it died).
-        released = await release_all_claims(self._db) if self._single_process else 0
+        released = await leases_repo.release_all_claims(self._db) if self._single_process else 0
         if released:
             log.info("Released %d cases a previous process left running.", released)
         async with self._db.session() as session:
@@ -297,20 +293,3 @@ class InProcessQueue:
 
     def _loop(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         return asyncio.create_task(coro, name=name)
-
-
-async def release_all_claims(db: Database) -> int:
-    """Give back every ``running`` case, whoever holds it; returns how many."""
-    # Every lease "runs out" before a date far ahead, so expired_leases lists them all.
-    far_future = utcnow() + timedelta(days=365 * 100)
-    released = 0
-    while True:
-        async with db.write() as session:
-            held = await results_repo.expired_leases(session, now=far_future, limit=_RELEASE_BATCH)
-            owners = {lease.lease_owner for lease in held if lease.lease_owner is not None}
-            count = 0
-            for owner in owners:
-                count += await results_repo.release_cases(session, owner)
-        released += count
-        if count == 0:
-            return released

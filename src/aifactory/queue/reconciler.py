@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from aifactory.queue.base import chunk_count
 from aifactory.queue.brokers import BrokerOps
-from aifactory.store import locks_repo, queue_repo, results_repo, runs_repo
+from aifactory.store import leases_repo, locks_repo, queue_repo, runs_repo
 from aifactory.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class Reconciler:
         recovered = await self._ops.recover(alive)
         undelivered = await self._ops.undelivered()
         async with self._db.session() as session:
-            expired = await results_repo.expired_leases(session)
+            expired = await leases_repo.expired_leases(session)
             in_flight = await runs_repo.runs_in_flight(session)
             pending = await queue_repo.pending_counts(session, [run.id for run in in_flight])
         now = self._clock()

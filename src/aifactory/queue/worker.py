@@ -33,7 +33,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aifactory.domain.leases import ClaimedCase
 from aifactory.domain.models import AgentSpec, TestResult
@@ -46,17 +46,13 @@ from aifactory.queue.base import DEFAULT_CONCURRENCY
 from aifactory.queue.completions import CompletionWriter
 from aifactory.queue.summaries import build_summary, result_cost, spent_usd, store_summary
 from aifactory.settings import Settings
-from aifactory.store import agents_repo, results_repo, runs_repo
+from aifactory.store import agents_repo, leases_repo, runs_repo
 from aifactory.store.database import Database
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
 _ACTIVE = ("queued", "running")
 _IDLE_RUNS_KEPT = 256
-_EXTEND_BATCH = 500
 
 
 class _RunCannotGoOn(Exception):
@@ -68,14 +64,6 @@ def _agent_deleted(run: Run) -> str:
         f"Agent {run.agent_id!r} was deleted while the run was in progress, so the run cannot go "
         "on; the results it finished are kept. Recreate the agent and start a new run."
     )
-
-
-async def _agent_exists(session: AsyncSession, agent_id: str) -> bool:
-    try:
-        await agents_repo.get_agent(session, agent_id)
-    except NotFound:
-        return False
-    return True
 
 
 @dataclass(eq=False, slots=True)
@@ -294,7 +282,7 @@ class CaseWorker:
 
     async def _claim(self, run_id: str, max_cases: int) -> list[ClaimedCase]:
         async with self._db.write() as session:
-            claimed = await results_repo.claim_cases(
+            claimed = await leases_repo.claim_cases(
                 session, run_id, self.owner, lease_s=self.lease_s, limit=max_cases
             )
             if claimed:
@@ -364,15 +352,16 @@ class CaseWorker:
             # The counters change with the rows, so they tell when no case is pending or running.
             if run.status not in _ACTIVE or run.completed + run.cancelled < run.total:
                 return
-            agent_exists = await _agent_exists(session, run.agent_id)
+            agent_exists = await agents_repo.agent_exists(session, run.agent_id)
         if not agent_exists:
             await self._fail_run(run_id, _agent_deleted(run), reason="error", drain=True)
             return
         # Computed first, so the run is never seen completed without its summary.
         summary = await build_summary(self._db, run_id)
         async with self._db.write() as session:
-            if await runs_repo.finish_run_if_done(session, run_id):
-                await runs_repo.set_summary(session, run_id, summary.model_dump(mode="json"))
+            await leases_repo.finish_run_if_done(
+                session, run_id, summary=summary.model_dump(mode="json")
+            )
         self._ended(run_id)
 
     # -- stopping runs ------------------------------------------------------------------------
@@ -436,7 +425,7 @@ class CaseWorker:
 
     async def _release(self, run_id: str | None) -> None:
         async with self._db.write() as session:
-            await results_repo.release_cases(session, self.owner, run_id=run_id)
+            await leases_repo.release_cases(session, self.owner, run_id=run_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -453,10 +442,7 @@ class CaseWorker:
                 continue
             try:
                 async with self._db.write() as session:
-                    for i in range(0, len(held), _EXTEND_BATCH):
-                        await results_repo.extend_leases(
-                            session, held[i : i + _EXTEND_BATCH], self.owner, lease_s=self.lease_s
-                        )
+                    await leases_repo.extend_leases(session, held, self.owner, lease_s=self.lease_s)
             except Exception:  # a missed beat costs nothing while the lease lasts; retry
                 log.warning("Extending %d leases failed.", len(held), exc_info=True)
 
@@ -489,7 +475,7 @@ class CaseWorker:
                     continue
                 if run.status not in _ACTIVE:
                     ended[run_id] = None
-                elif not await _agent_exists(session, run.agent_id):
+                elif not await agents_repo.agent_exists(session, run.agent_id):
                     ended[run_id] = _agent_deleted(run)
         return ended
 

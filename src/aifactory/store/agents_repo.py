@@ -137,6 +137,19 @@ async def get_agent(session: AsyncSession, agent_id: str) -> AgentRecord:
     return _record(row[0], row[1])
 
 
+async def agent_exists(session: AsyncSession, agent_id: str) -> bool:
+    """Whether :func:`get_agent` would find the agent (stored, not deleted, with its version)."""
+    found = await session.execute(
+        select(Agent.id)
+        .join(
+            AgentVersion,
+            (AgentVersion.agent_id == Agent.id) & (AgentVersion.version == Agent.current_version),
+        )
+        .where(Agent.id == agent_id, Agent.deleted_at.is_(None))
+    )
+    return found.first() is not None
+
+
 async def list_agents(
     session: AsyncSession, *, limit: int = 50, offset: int = 0
 ) -> Page[AgentRecord]:

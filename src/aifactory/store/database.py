@@ -173,7 +173,7 @@ class Database:
     Use :meth:`session` to read and :meth:`write` to change data::
 
         async with db.write() as session:
-            await runs_repo.complete_case(session, result_id, owner, result)
+            await leases_repo.complete_case(session, result_id, owner, result)
     """
 
     def __init__(self, engine: AsyncEngine) -> None:

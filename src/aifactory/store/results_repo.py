@@ -1,38 +1,29 @@
-"""Results: claiming cases under a lease, completing them exactly once, and reading them back.
+"""Results: a finished case's row, written from a ``TestResult`` and read back as one.
 
-The life of a result row::
-
-    pending ──claim──> running ──complete──> passed | failed | error
-       ^                  │
-       └──release/expiry──┘          (cancel: pending | running ──> cancelled)
-
-A worker claims cases (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's single writer does the
-same job), and completes each only while it still owns it: a redelivered task or a worker whose
-lease ran out and was reclaimed gets False and writes nothing, so no case ever has two results.
+Pending rows are made with their run (``runs_repo``); claiming and completing them under a lease
+is ``leases_repo``'s. Here: the columns a finished result writes (:func:`outcome_values`), the
+single synchronous result stored with its one-case run (:func:`record_result`), and every read of
+finished results (one, a run's by status and tag, a run's in chunks, an agent's newest first).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import Table, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aifactory.domain.leases import ClaimedCase, ExpiredLease
 from aifactory.domain.models import TestResult
 from aifactory.domain.paging import Page
 from aifactory.domain.runs import NewRun, Run
 from aifactory.errors import NotFound
-from aifactory.store._bulk import case_from_json, case_to_json, like_tag, rowcount, tags_column
+from aifactory.store._bulk import case_to_json, like_tag, rowcount, tags_column
 from aifactory.store.runs_repo import new_run_values
 from aifactory.store.tables import FINISHED_STATUSES, Agent, Result, utcnow
 from aifactory.store.tables import Run as RunRow
-
-DEFAULT_MAX_ATTEMPTS = 3
-"""Claims after which a case whose worker keeps vanishing is given up as an ``error``."""
 
 _results = cast(Table, Result.__table__)
 _r = _results.c
@@ -64,175 +55,6 @@ _RESULT_COLUMNS = (
 )
 
 
-def _counter_values(status: str, n: int = 1) -> dict[str, Any]:
-    column = {"passed": RunRow.passed, "failed": RunRow.failed, "error": RunRow.errored}[status]
-    return {"completed": RunRow.completed + n, column.key: column + n}
-
-
-async def _count_finished(
-    session: AsyncSession, run_id: str, agent_id: str, status: str, n: int = 1
-) -> None:
-    # Same transaction as the result: polling reads counters that always match the rows.
-    await session.execute(
-        update(RunRow)
-        .where(RunRow.id == run_id)
-        .values(**_counter_values(status, n))
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(Agent)
-        .where(Agent.id == agent_id)
-        .values(results_count=Agent.results_count + n)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def claim_cases(
-    session: AsyncSession,
-    run_id: str,
-    owner: str,
-    *,
-    lease_s: float,
-    limit: int,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    now: datetime | None = None,
-) -> list[ClaimedCase]:
-    """Take up to ``limit`` of the run's cases for ``owner`` until ``now + lease_s``.
-
-    Cases whose lease ran out come first, then pending ones in case order. A case already claimed
-    ``max_attempts`` times whose lease ran out again is finished as an ``error`` instead (its
-    worker keeps dying on it). Commit promptly: the claim holds until the transaction ends.
-    """
-    now = now or utcnow()
-    expires = now + timedelta(seconds=lease_s)
-    await _give_up_exhausted(session, run_id, max_attempts, now)
-    expired = and_(_r.status == "running", _r.lease_expires_at < now)
-    claimed: list[ClaimedCase] = []
-    for predicate in (expired, _r.status == "pending"):
-        wanted = limit - len(claimed)
-        if wanted <= 0:
-            break
-        ids = (
-            select(_r.id)
-            .where(_r.run_id == run_id, predicate)
-            .order_by(_r.case_index, _r.repeat_index)
-            .limit(wanted)
-            .with_for_update(skip_locked=True)
-        )
-        rows = await session.execute(
-            update(_results)
-            .where(_r.id.in_(ids.scalar_subquery()))
-            .values(
-                status="running",
-                lease_owner=owner,
-                lease_expires_at=expires,
-                attempts=_r.attempts + 1,
-            )
-            .returning(
-                _r.id,
-                _r.run_id,
-                _r.agent_id,
-                _r.agent_version,
-                _r.case_index,
-                _r.repeat_index,
-                _r.test_case,
-                _r.attempts,
-            )
-        )
-        claimed.extend(
-            ClaimedCase(
-                result_id=row.id,
-                run_id=row.run_id,
-                agent_id=row.agent_id,
-                agent_version=row.agent_version,
-                case_index=row.case_index,
-                repeat_index=row.repeat_index,
-                test_case=case_from_json(row.test_case),
-                attempts=row.attempts,
-                lease_expires_at=expires,
-            )
-            for row in rows
-        )
-    claimed.sort(key=lambda c: (c.case_index, c.repeat_index))
-    return claimed
-
-
-async def _give_up_exhausted(
-    session: AsyncSession, run_id: str, max_attempts: int, now: datetime
-) -> None:
-    rows = await session.execute(
-        update(_results)
-        .where(
-            _r.run_id == run_id,
-            _r.status == "running",
-            _r.lease_expires_at < now,
-            _r.attempts >= max_attempts,
-        )
-        .values(
-            status="error",
-            passed=False,
-            score=0.0,
-            error=(
-                f"The case was claimed {max_attempts} times and its worker never finished it; "
-                "it was given up. Check the workers' logs for crashes on this case."
-            ),
-            finished_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        .returning(_r.agent_id)
-    )
-    agent_ids = rows.scalars().all()
-    if agent_ids:
-        await _count_finished(session, run_id, agent_ids[0], "error", len(agent_ids))
-
-
-async def extend_leases(
-    session: AsyncSession, result_ids: list[str], owner: str, *, lease_s: float
-) -> int:
-    """Push the leases ``owner`` still holds to ``now + lease_s``; returns how many it holds."""
-    if not result_ids:
-        return 0
-    result = await session.execute(
-        update(_results)
-        .where(_r.id.in_(result_ids), _r.status == "running", _r.lease_owner == owner)
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_s))
-    )
-    return rowcount(result)
-
-
-async def complete_case(
-    session: AsyncSession,
-    result_id: str,
-    owner: str,
-    result: TestResult,
-    *,
-    now: datetime | None = None,
-) -> bool:
-    """Record the outcome of a case, once.
-
-    The row changes only while it is pending or running under ``owner``'s claim; the run's
-    counters and the agent's result count change in the same transaction.
-
-    Returns:
-        True when this call recorded the result; False when the case was already finished,
-        cancelled, or claimed by another worker (nothing is written then).
-    """
-    now = now or utcnow()
-    owned = or_(_r.status == "pending", and_(_r.status == "running", _r.lease_owner == owner))
-    rows = await session.execute(
-        update(_results)
-        .where(_r.id == result_id, owned)
-        .values(**_outcome_values(result, now))
-        .returning(_r.run_id, _r.agent_id)
-    )
-    row = rows.first()
-    if row is None:
-        return False
-    await _count_finished(session, row.run_id, row.agent_id, result.status)
-    return True
-
-
 def _no_nul(value: Any) -> Any:
     """``value`` without NUL characters, which PostgreSQL text and JSONB cannot hold.
 
@@ -247,7 +69,8 @@ def _no_nul(value: Any) -> Any:
     return value
 
 
-def _outcome_values(result: TestResult, now: datetime) -> dict[str, Any]:
+def outcome_values(result: TestResult, now: datetime) -> dict[str, Any]:
+    """The columns a finished result sets on its row, finished at ``now``, its lease cleared."""
     return {
         "status": result.status,
         "passed": result.passed,
@@ -311,7 +134,7 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
             tags=tags_column(result.test_case),
             attempts=1,
             created_at=now,
-            **_outcome_values(result, now),
+            **outcome_values(result, now),
         )
     )
     counted = await session.execute(
@@ -334,51 +157,6 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
             "created_at": now,
         }
     )
-
-
-async def release_cases(session: AsyncSession, owner: str, *, run_id: str | None = None) -> int:
-    """Give back the running cases ``owner`` holds (a worker shutting down); returns how many."""
-    conditions = [_r.status == "running", _r.lease_owner == owner]
-    if run_id is not None:
-        conditions.append(_r.run_id == run_id)
-    result = await session.execute(
-        update(_results)
-        .where(*conditions)
-        .values(status="pending", lease_owner=None, lease_expires_at=None)
-    )
-    return rowcount(result)
-
-
-async def requeue_running_cases(session: AsyncSession, *, run_id: str | None = None) -> int:
-    """Put every running case back to pending, whoever holds it; returns how many.
-
-    For the embedded mode starting up: its previous process is gone, so no lease it held means
-    anything and waiting for them to expire would only delay the resumed runs. Never call it
-    while other workers may be running cases.
-    """
-    conditions = [_r.status == "running"]
-    if run_id is not None:
-        conditions.append(_r.run_id == run_id)
-    result = await session.execute(
-        update(_results)
-        .where(*conditions)
-        .values(status="pending", lease_owner=None, lease_expires_at=None)
-    )
-    return rowcount(result)
-
-
-async def expired_leases(
-    session: AsyncSession, *, now: datetime | None = None, limit: int = 1000
-) -> list[ExpiredLease]:
-    """Running cases whose lease has run out (any run), oldest lease first."""
-    now = now or utcnow()
-    rows = await session.execute(
-        select(_r.id, _r.run_id, _r.lease_owner, _r.attempts)
-        .where(_r.status == "running", _r.lease_expires_at < now)
-        .order_by(_r.lease_expires_at)
-        .limit(limit)
-    )
-    return [ExpiredLease(r.id, r.run_id, r.lease_owner, r.attempts) for r in rows]
 
 
 def _to_result(row: Any) -> TestResult:

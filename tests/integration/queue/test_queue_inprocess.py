@@ -17,7 +17,7 @@ from tests.integration.queue.queue_support import (
     wait_until,
 )
 
-from aifactory.store import agents_repo, results_repo, runs_repo
+from aifactory.store import agents_repo, leases_repo, runs_repo
 from aifactory.store.database import Database
 
 
@@ -142,7 +142,7 @@ async def test_cases_of_a_dead_worker_are_run_again_once_their_lease_runs_out(
     run = await add_run(database, "bot", 10)
     # A worker takes five cases, then dies without a word.
     async with database.write() as session:
-        taken = await results_repo.claim_cases(session, run.id, "dead", lease_s=0.5, limit=5)
+        taken = await leases_repo.claim_cases(session, run.id, "dead", lease_s=0.5, limit=5)
     assert len(taken) == 5
 
     await queue.enqueue(run.id, run.total)

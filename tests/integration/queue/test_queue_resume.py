@@ -28,7 +28,7 @@ from aifactory.queue.base import make_queue
 from aifactory.queue.distributed import DistributedQueue
 from aifactory.queue.inprocess import InProcessQueue
 from aifactory.settings import Settings
-from aifactory.store import migrate, results_repo
+from aifactory.store import leases_repo, migrate
 from aifactory.store.database import Database
 
 CHILD = Path(__file__).with_name("queue_child.py")
@@ -147,7 +147,7 @@ async def test_a_process_among_several_leaves_a_siblings_claims_alone(
     await add_agent(db, "busy", config={"default": "ok"})
     run = await add_run(db, "busy", 3)
     async with db.write() as session:
-        held = await results_repo.claim_cases(session, run.id, "sibling", lease_s=600, limit=3)
+        held = await leases_repo.claim_cases(session, run.id, "sibling", lease_s=600, limit=3)
     assert len(held) == 3
 
     several = queue_settings(AIFACTORY_SINGLE_PROCESS="false")

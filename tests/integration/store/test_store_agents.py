@@ -115,3 +115,14 @@ async def test_unknown_agent_is_not_found(database: Database) -> None:
             await agents_repo.update_agent(session, "ghost", scripted_agent("ghost"))
         with pytest.raises(NotFound):
             await agents_repo.delete_agent(session, "ghost")
+
+
+async def test_an_agent_exists_until_it_is_deleted(database: Database) -> None:
+    async with database.write() as session:
+        await agents_repo.create_agent(session, scripted_agent("bot"))
+        assert await agents_repo.agent_exists(session, "bot")
+        assert not await agents_repo.agent_exists(session, "ghost")
+    async with database.write() as session:
+        await agents_repo.delete_agent(session, "bot")
+    async with database.session() as session:
+        assert not await agents_repo.agent_exists(session, "bot")

@@ -9,7 +9,7 @@ from tests.fakes.store_factories import make_case, make_result, scripted_agent
 
 from aifactory.domain.runs import NewRun
 from aifactory.errors import NotFound
-from aifactory.store import agents_repo, results_repo, runs_repo
+from aifactory.store import agents_repo, leases_repo, results_repo, runs_repo
 from aifactory.store.database import Database
 from aifactory.store.tables import utcnow
 
@@ -24,9 +24,9 @@ async def _finished_run(database: Database, statuses: list[str], tags: list[list
         run = await runs_repo.create_run_with_pending_results(
             session, NewRun(agent_id="bot", agent_version=1), cases
         )
-        claimed = await results_repo.claim_cases(session, run.id, "w", lease_s=30, limit=100)
+        claimed = await leases_repo.claim_cases(session, run.id, "w", lease_s=30, limit=100)
         for case, status in zip(claimed, statuses, strict=True):
-            await results_repo.complete_case(
+            await leases_repo.complete_case(
                 session, case.result_id, "w", make_result(case.test_case, status)
             )
     return run.id
@@ -96,11 +96,11 @@ async def test_agent_history_orders_by_finish_time_not_by_insertion(database: Da
         run = await runs_repo.create_run_with_pending_results(
             session, NewRun(agent_id="bot", agent_version=1), [make_case(i) for i in range(3)]
         )
-        claimed = await results_repo.claim_cases(session, run.id, "w", lease_s=30, limit=3)
+        claimed = await leases_repo.claim_cases(session, run.id, "w", lease_s=30, limit=3)
         base = utcnow()
         # Finish case 1 last, case 0 first.
         for case, minutes in zip(claimed, [0, 5, 2], strict=True):
-            await results_repo.complete_case(
+            await leases_repo.complete_case(
                 session, case.result_id, "w", make_result(case.test_case),
                 now=base + timedelta(minutes=minutes),
             )  # fmt: skip

@@ -11,7 +11,7 @@ from tests.fakes.store_factories import make_case, make_result, scripted_agent
 from aifactory.domain.models import TestCase
 from aifactory.domain.runs import NewRun
 from aifactory.errors import NotFound
-from aifactory.store import agents_repo, results_repo, runs_repo, suites_repo
+from aifactory.store import agents_repo, leases_repo, runs_repo, suites_repo
 from aifactory.store.database import Database
 
 pytest_plugins = ["tests.fakes.databases"]
@@ -34,7 +34,7 @@ async def test_ten_thousand_cases_are_stored_in_one_bulk_transaction(database: D
     print(f"\n10,000 pending rows on {database.backend}: {elapsed:.2f} s")
     assert (run.status, run.total, run.completed, run.progress) == ("queued", 10_000, 0, 0.0)
     async with database.session() as session:
-        claimed = await results_repo.claim_cases(session, run.id, "w", lease_s=30, limit=3)
+        claimed = await leases_repo.claim_cases(session, run.id, "w", lease_s=30, limit=3)
     assert [(c.case_index, c.test_case.name) for c in claimed] == [
         (0, "case 0"), (1, "case 1"), (2, "case 2"),
     ]  # fmt: skip
@@ -89,15 +89,15 @@ async def test_status_moves_forward_only_and_completes_when_every_case_finished(
     async with database.write() as session:
         assert await runs_repo.mark_running(session, run.id)
         assert not await runs_repo.mark_running(session, run.id)
-        claimed = await results_repo.claim_cases(session, run.id, "w", lease_s=30, limit=10)
-        await results_repo.complete_case(
+        claimed = await leases_repo.claim_cases(session, run.id, "w", lease_s=30, limit=10)
+        await leases_repo.complete_case(
             session, claimed[0].result_id, "w", make_result(make_case(0))
         )
-        assert not await runs_repo.finish_run_if_done(session, run.id)
-        await results_repo.complete_case(
+        assert not await leases_repo.finish_run_if_done(session, run.id)
+        await leases_repo.complete_case(
             session, claimed[1].result_id, "w", make_result(make_case(1), "error")
         )
-        assert await runs_repo.finish_run_if_done(session, run.id)
+        assert await leases_repo.finish_run_if_done(session, run.id)
         assert not await runs_repo.set_run_status(session, run.id, "failed", error="late")
     async with database.session() as session:
         done = await runs_repo.get_run(session, run.id)
@@ -131,8 +131,8 @@ async def test_cancel_stops_pending_and_in_flight_cases(database: Database) -> N
             session, NewRun(agent_id="bot", agent_version=1), [make_case(i) for i in range(10)]
         )
     async with database.write() as session:
-        claimed = await results_repo.claim_cases(session, run.id, "w", lease_s=30, limit=3)
-        await results_repo.complete_case(
+        claimed = await leases_repo.claim_cases(session, run.id, "w", lease_s=30, limit=3)
+        await leases_repo.complete_case(
             session, claimed[0].result_id, "w", make_result(make_case(0))
         )
     async with database.write() as session:
@@ -140,12 +140,12 @@ async def test_cancel_stops_pending_and_in_flight_cases(database: Database) -> N
     async with database.write() as session:
         assert not await runs_repo.request_cancel(session, run.id)
         # The worker still running case 1 finishes after the cancel: nothing is recorded.
-        late = await results_repo.complete_case(
+        late = await leases_repo.complete_case(
             session, claimed[1].result_id, "w", make_result(make_case(1))
         )
         assert late is False
-        assert await results_repo.claim_cases(session, run.id, "w2", lease_s=30, limit=10) == []
-        assert not await runs_repo.finish_run_if_done(session, run.id)
+        assert await leases_repo.claim_cases(session, run.id, "w2", lease_s=30, limit=10) == []
+        assert not await leases_repo.finish_run_if_done(session, run.id)
     async with database.session() as session:
         cancelled = await runs_repo.get_run(session, run.id)
         statuses = await runs_repo.run_status_counts(session)
