@@ -46,13 +46,18 @@ def mean(values: Sequence[float]) -> float | None:
 
 
 def bootstrap_mean_interval(
-    values: Sequence[float], *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+    values: Sequence[float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    unit: bool = True,
 ) -> Interval | None:
     """Percentile bootstrap interval of the mean (seeded, so reports are reproducible).
 
     Beyond :data:`BOOTSTRAP_MAX_N` values the sampling distribution of the mean is normal to
     well within the bootstrap's own noise, so the normal interval at the same ``level`` is used
-    instead.
+    instead (kept within [0, 1] for ``unit`` values such as scores, unbounded otherwise).
     """
     n = len(values)
     if n == 0:
@@ -63,6 +68,8 @@ def bootstrap_mean_interval(
     if n > BOOTSTRAP_MAX_N:
         var = sum((v - m) ** 2 for v in values) / (n - 1)
         half = z_score(level) * math.sqrt(var / n)
+        if not unit:
+            return Interval(low=m - half, high=m + half, level=level)
         return Interval(low=max(0.0, m - half), high=min(1.0, m + half), level=level)
     rng = random.Random(seed)
     data = list(values)

@@ -8,7 +8,9 @@ policy. Verdicts are cached by content hash, so grading the same output again is
 
 Kinds:
 
-- ``rubric``: ``{"reasoning", "score" in [0, 1], "pass"}``, straight from the judge.
+- ``rubric``: ``{"reasoning", "score" in [0, 1], "pass"}``, straight from the judge; with a
+  ``conversation`` it grades the whole transcript.
+- ``goal``: the same verdict on whether a conversation met the user's goal (``goal_completed``).
 - ``factuality``: the judge picks one of OpenAI evals' ``fact`` categories, mapped to a score
   (as autoevals does): (A) a consistent subset 0.4, (B) a consistent superset 0.6, (C) the
   same facts 1.0, (D) a disagreement 0.0, (E) differences that do not matter for
@@ -115,6 +117,34 @@ give "category" as one of:
 (E) The answers differ, but these differences don't matter from the perspective of factuality.
 Give "reasoning": why, in two to four sentences."""
 
+_CONVERSATION_RUBRIC_TASK = """Grade the conversation between a user and an AI assistant \
+against the rubric; judge the assistant's part of it.
+<rubric>
+{rubric}
+</rubric>
+<conversation>
+{conversation}
+</conversation>
+{reference}
+Give "score" from 0 to 1 (1: the conversation fully meets the rubric; partial credit in \
+between), "pass": true only when it meets the rubric, and "reasoning": why, in two to four \
+sentences."""
+
+_GOAL_TASK = """Decide whether the user's goal was met by the end of this conversation \
+between a user and an AI assistant.
+<goal>
+{goal}
+</goal>
+<conversation>
+{conversation}
+</conversation>
+The goal is met when the assistant did or gave what the user wanted (or, where it could not \
+be done, the conversation ended with the user told so correctly and the goal says that \
+counts). Give "score" from 0 to 1 (1: fully met; partial credit in between), "pass": true only \
+when the goal was met, and "reasoning": why, in two to four sentences."""
+
+_KINDS = ("rubric", "factuality", "goal")
+
 _AGAIN = (
     "\n\nYour previous reply could not be used: {problem} Answer again with the structured "
     "verdict only, every field filled in."
@@ -161,9 +191,9 @@ class LLMJudge:
         Raises:
             JudgeError: the judge could not be reached, or twice gave no usable verdict.
         """
-        if request.kind not in ("rubric", "factuality"):
+        if request.kind not in _KINDS:
             raise JudgeError(
-                f"Judge kind {request.kind!r} is not known; use 'rubric' or 'factuality'."
+                f"Judge kind {request.kind!r} is not known; use 'rubric', 'factuality' or 'goal'."
             )
         key = verdict_key(self.model, request)
         # One call per key at a time: concurrent grades of the same output (a run with
@@ -235,6 +265,15 @@ class LLMJudge:
             if request.expected
             else ""
         )
+        if request.kind == "goal":
+            conversation = request.conversation or request.output
+            task = _GOAL_TASK.format(goal=request.criteria, conversation=conversation)
+            return task, RUBRIC_SCHEMA
+        if request.conversation is not None:
+            task = _CONVERSATION_RUBRIC_TASK.format(
+                rubric=request.criteria, conversation=request.conversation, reference=reference
+            )
+            return task, RUBRIC_SCHEMA
         task = _RUBRIC_TASK.format(
             rubric=request.criteria,
             input=request.input,

@@ -39,6 +39,8 @@ def verdict_key(model: str, request: JudgeRequest) -> str:
         request.expected,
         request.sample,
     ]
+    if request.conversation is not None:
+        parts.append(request.conversation)
     # JSON of a list keeps the parts apart: ("ab", "c") and ("a", "bc") never collide.
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
 

@@ -8,14 +8,21 @@ cannot run; :func:`run_check` turns that into an ``error`` result, never a silen
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from pydantic import ConfigDict, ValidationError, validate_call
 
-from aifactory.domain.models import AgentReply, CheckResult, CheckSpec, TestCase, Usage
+from aifactory.domain.models import (
+    AgentReply,
+    CheckResult,
+    CheckSpec,
+    TestCase,
+    TranscriptEntry,
+    Usage,
+)
 from aifactory.errors import CheckError, CheckSpecError
 
 
@@ -34,14 +41,16 @@ class Outcome:
 class JudgeRequest:
     """What the judge is asked to grade."""
 
-    kind: str  # "rubric" or "factuality"
+    kind: str  # "rubric", "factuality" or "goal"
     criteria: str
-    """The rubric, or the reference answer for factuality."""
+    """The rubric, the reference answer for factuality, or the user's goal."""
     input: str
     output: str
     expected: str | None = None
     sample: int = 0
     """Index of the sample when several are taken (part of the cache key)."""
+    conversation: str | None = None
+    """The transcript as text, when the judge grades a conversation rather than one reply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,9 @@ class CheckContext:
     regex_timeout_s: float = 1.0
     allow_python: bool = True
     """``python`` checks run from the command line only, never over the API."""
+    transcript: Sequence[TranscriptEntry] | None = None
+    """The conversation (so far), for checks that read one: set for ``scope: "conversation"``
+    and for the conversation checks (``goal_completed``, ``turn_count``, ``tool_sequence``)."""
 
 
 Check = Callable[[AgentReply, TestCase, CheckContext], Awaitable[Outcome]]
@@ -93,6 +105,11 @@ class CheckType:
     """Parameter name to a readable type and default, for ``aifactory checks``."""
     io_bound: bool = False
     """Waits on I/O (a judge, an embedding model): run concurrently with other such checks."""
+    whole_conversation: bool = False
+    """Judges a conversation as a whole (``turn_count``): always reads the transcript, and
+    ``scope: "each"`` does not apply."""
+    across_turns: bool = False
+    """In a conversation its default scope reads every reply (``tool_called``)."""
 
 
 _REGISTRY: dict[str, CheckType] = {}
@@ -100,11 +117,19 @@ _PLUGINS_LOADED = False
 _SNAPSHOT: dict[str, CheckType] | None = None
 
 
-def check(name: str, *, io_bound: bool = False) -> Callable[[CheckFactory], CheckFactory]:
+def check(
+    name: str,
+    *,
+    io_bound: bool = False,
+    whole_conversation: bool = False,
+    across_turns: bool = False,
+) -> Callable[[CheckFactory], CheckFactory]:
     """Register a check factory under ``name``.
 
     The factory's keyword parameters are the check's parameters; they are validated with
     pydantic when a spec is built, so a wrong or missing parameter is a :class:`CheckSpecError`.
+    ``whole_conversation`` and ``across_turns`` say how it reads a conversation
+    (:class:`CheckType`).
     """
 
     def register(factory: CheckFactory) -> CheckFactory:
@@ -128,6 +153,8 @@ def check(name: str, *, io_bound: bool = False) -> Callable[[CheckFactory], Chec
             description=doc,
             parameters=params,
             io_bound=io_bound,
+            whole_conversation=whole_conversation,
+            across_turns=across_turns,
         )
         return factory
 
@@ -147,6 +174,7 @@ def registry() -> dict[str, CheckType]:
     """Every known check type, built-ins and plugins (sorted by name)."""
     global _SNAPSHOT
     if _SNAPSHOT is None:
+        import aifactory.domain.checks.conversation
         import aifactory.domain.checks.deterministic
         import aifactory.domain.checks.model_graded  # noqa: F401
 
@@ -175,6 +203,17 @@ class BuiltCheck:
     run: Check
     negate: bool
     io_bound: bool = False
+    whole_conversation: bool = False
+    across_turns: bool = False
+
+    @property
+    def scope(self) -> str:
+        """What it judges in a conversation: ``last``, ``conversation`` or ``each``."""
+        if self.whole_conversation:
+            return "conversation"
+        if self.across_turns and self.spec.scope == "last":
+            return "conversation"
+        return self.spec.scope
 
 
 def build_check(spec: CheckSpec, *, allow_python: bool = True) -> BuiltCheck:
@@ -198,8 +237,19 @@ def build_check(spec: CheckSpec, *, allow_python: bool = True) -> BuiltCheck:
         raise
     except (ValueError, TypeError) as exc:
         raise CheckSpecError(f"Check {spec.type!r}: {exc}") from exc
+    if check_type.whole_conversation and spec.scope == "each":
+        raise CheckSpecError(
+            f"Check {spec.type!r} judges the conversation as a whole, so scope 'each' does not "
+            "apply to it; leave 'scope' out.",
+            field="scope",
+        )
     return BuiltCheck(
-        spec=spec, run=run, negate=spec.negate != prefix_negated, io_bound=check_type.io_bound
+        spec=spec,
+        run=run,
+        negate=spec.negate != prefix_negated,
+        io_bound=check_type.io_bound,
+        whole_conversation=check_type.whole_conversation,
+        across_turns=check_type.across_turns,
     )
 
 

@@ -26,6 +26,7 @@ from aifactory.domain.checks.base import (
 )
 from aifactory.domain.checks.similarity import Threshold
 from aifactory.domain.checks.text import Text
+from aifactory.domain.conversations import render
 from aifactory.domain.models import AgentReply, TestCase, Usage
 from aifactory.errors import CheckError, CheckSpecError, JudgeError
 
@@ -81,6 +82,8 @@ def llm_rubric(
 ) -> Check:
     """A judge scores the output against ``rubric``; it passes at ``threshold``.
 
+    With ``scope: "conversation"`` the judge grades the whole transcript instead.
+
     With ``samples`` > 1 the judge is asked that many times at once; the score is the median
     and the spread (min, max, standard deviation) is reported.
     """
@@ -91,14 +94,17 @@ def llm_rubric(
 
     async def run(reply: AgentReply, case: TestCase, ctx: CheckContext) -> Outcome:
         judge = require_judge(ctx, "llm_rubric")
+        # With a transcript (scope "conversation") the judge reads the conversation instead.
+        conversation = render(ctx.transcript) if ctx.transcript is not None else None
         requests = [
             JudgeRequest(
                 kind="rubric",
                 criteria=rubric,
-                input=case.input_text(),
-                output=reply.output,
+                input=case.input_text() if conversation is None else "",
+                output=reply.output if conversation is None else "",
                 expected=case.expected,
                 sample=i,
+                conversation=conversation,
             )
             for i in range(samples)
         ]

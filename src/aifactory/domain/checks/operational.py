@@ -56,12 +56,13 @@ def _short(args: dict[str, Any]) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-@check("tool_called")
+@check("tool_called", across_turns=True)
 def tool_called(name: str, args: dict[str, Any] | None = None) -> Check:
     """The agent called tool ``name``, with at least the arguments ``args`` when given.
 
     Each key of ``args`` must be in the call's arguments with an equal JSON value; the call
-    may have other arguments too.
+    may have other arguments too. In a conversation it looks across every reply (with
+    ``scope: "each"``: every reply must call it).
     """
     wanted = args or {}
 
