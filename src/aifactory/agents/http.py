@@ -6,6 +6,12 @@ before anything is sent), checks the host against the :class:`AddressPolicy`, se
 request, follows at most three redirects by hand (checking each hop the same way) and reads the
 answer: the agent contract, or the value at ``output_path``.
 
+In a conversation (:meth:`HTTPAgent.session`) every turn goes through the same path, so the guard
+holds at every turn. The session sends the conversation's ``{{session_id}}`` (or, once
+``session_path`` has read it from the agent's first reply, the agent's own), keeps the cookies
+the agent sets for that conversation only, and, without a body template, sends the contract
+body ``{"input", "messages", "session_id"}``. Single-turn cases send ``{"input"}`` as always.
+
 No request is ever sent to a refused address: the session's connector resolves names through
 :class:`GuardedResolver`, which checks the addresses it returns, so aiohttp connects only to
 addresses that passed the guard (a DNS answer that changes between check and connect cannot
@@ -27,9 +33,15 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from aifactory.agents.env import EnvPolicy
-from aifactory.agents.responses import parse_reply
+from aifactory.agents.responses import extract, parse_reply
 from aifactory.agents.ssrf import AddressPolicy, parse_ip_literal
-from aifactory.agents.templating import CaseValues, fill, fill_string, has_placeholders, resolve_env
+from aifactory.agents.templating import (
+    CaseValues,
+    fill,
+    fill_header,
+    fill_string,
+    has_placeholders,
+)
 from aifactory.domain.agent_config import HTTPAgentConfig
 from aifactory.domain.models import AgentReply, TestCase
 from aifactory.errors import (
@@ -44,6 +56,12 @@ MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _EXCERPT = 200
 _NUMERIC_FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+CONTRACT_BODY: dict[str, str] = {
+    "input": "{{input}}",
+    "messages": "{{messages}}",
+    "session_id": "{{session_id}}",
+}
+"""What a conversation's turn sends when the agent's config gives no body template."""
 
 
 class GuardedResolver(AbstractResolver):
@@ -117,6 +135,8 @@ def guarded_session(policy: AddressPolicy, *, limit: int = 100) -> aiohttp.Clien
         trust_env=False,
         auto_decompress=True,
         trace_configs=[_literal_guard(policy)],
+        # Cookies belong to one conversation (or one call), never to every case of the agent.
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
@@ -134,6 +154,41 @@ def _redact(text: str, secrets: list[str]) -> str:
 def _display(url: URL) -> str:
     """A URL for messages: no credentials, no query (either may carry a secret)."""
     return str(url.with_user(None).with_query(None).with_fragment(None))
+
+
+class _Conversation:
+    """What one conversation keeps: the session id it sends, and the agent's cookies."""
+
+    __slots__ = ("jar", "session_id", "session_read")
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.session_read = False
+        self.jar: aiohttp.CookieJar | None = None
+
+
+class HTTPSession:
+    """One conversation with an :class:`HTTPAgent` (its turns in order)."""
+
+    __slots__ = ("_agent", "_state", "session_id")
+
+    def __init__(self, agent: HTTPAgent, session_id: str) -> None:
+        self._agent = agent
+        self._state = _Conversation(session_id)
+        self.session_id = session_id
+
+    @property
+    def sent_session_id(self) -> str:
+        """The session id the next turn sends (the agent's own, once read)."""
+        return self._state.session_id
+
+    async def respond(self, case: TestCase, *, timeout: float) -> AgentReply:
+        """Send this turn (``case.input`` holds the conversation so far) and read the answer."""
+        return await self._agent._respond(case, timeout, self._state)
+
+    async def aclose(self) -> None:
+        """Forget the conversation's cookies."""
+        self._state.jar = None
 
 
 class HTTPAgent:
@@ -167,6 +222,8 @@ class HTTPAgent:
         self._max_connections = max_connections
         self._templated_body = has_placeholders(config.body)
         self._templated_url = has_placeholders(config.url)
+        # Without a body of its own, a conversation's turn sends the contract body.
+        self._contract_body = "body" not in config.model_fields_set
         self._literals_ok: dict[str, str] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -174,9 +231,15 @@ class HTTPAgent:
             self._session = guarded_session(self._policy, limit=self._max_connections)
         return self._session
 
-    def _build(self, case: TestCase, secrets: list[str]) -> tuple[URL, dict[str, str], Any]:
+    def session(self, session_id: str) -> HTTPSession:
+        """A session for one conversation: its session id, its cookies, its turns in order."""
+        return HTTPSession(self, session_id)
+
+    def _build(
+        self, case: TestCase, secrets: list[str], state: _Conversation | None
+    ) -> tuple[URL, dict[str, str], Any]:
         config = self._config
-        values = CaseValues(case)
+        values = CaseValues(case, state.session_id if state is not None else None)
         url_text = config.url
         if self._templated_url:
             url_text = str(fill_string(url_text, values, secrets, self._env, url=True))
@@ -187,12 +250,15 @@ class HTTPAgent:
                 f"The agent URL {config.url!r} is not a valid URL once filled in; check it."
             ) from exc
         headers = {
-            name: resolve_env(value, self._env, secrets, where=f"header {name!r}")
+            name: fill_header(name, value, values, secrets, self._env)
             for name, value in config.headers.items()
         }
-        body = (
-            fill(config.body, values, secrets, self._env) if self._templated_body else config.body
-        )
+        if state is not None and self._contract_body:
+            body: Any = fill(CONTRACT_BODY, values, secrets, self._env)
+        elif self._templated_body:
+            body = fill(config.body, values, secrets, self._env)
+        else:
+            body = config.body
         return url, headers, body
 
     async def _check(self, url: URL, session: aiohttp.ClientSession) -> URL:
@@ -229,12 +295,17 @@ class HTTPAgent:
             AgentResponseError: Too many redirects, a body too large, or not understood.
             AgentError: The endpoint could not be reached or the config cannot be filled.
         """
+        return await self._respond(case, timeout, None)
+
+    async def _respond(
+        self, case: TestCase, timeout: float, state: _Conversation | None
+    ) -> AgentReply:
         limit = min(timeout, self._config.timeout_s)
         secrets: list[str] = []
         start = time.perf_counter()
         try:
             async with asyncio.timeout(limit):
-                status, raw = await self._exchange(case, secrets)
+                status, raw = await self._exchange(case, secrets, state)
         except TimeoutError as exc:
             raise AgentTimeout(
                 f"The agent at {self._config.url!r} did not answer within {limit:g} s."
@@ -255,11 +326,36 @@ class HTTPAgent:
                 f"The agent at {self._config.url!r} answered HTTP {status}: {excerpt!r}.",
                 status=status,
             )
-        return parse_reply(raw, self._config.output_path, latency_ms=latency_ms)
+        reply = parse_reply(raw, self._config.output_path, latency_ms=latency_ms)
+        if state is not None and not state.session_read and self._config.session_path:
+            state.session_id = self._agent_session_id(raw)
+            state.session_read = True
+        return reply
 
-    async def _exchange(self, case: TestCase, secrets: list[str]) -> tuple[int, bytes]:
+    def _agent_session_id(self, raw: bytes) -> str:
+        """The agent's own session id, at ``session_path`` in its first reply."""
+        path = self._config.session_path
+        assert path is not None
+        try:
+            value = extract(json.loads(raw), path)
+        except (ValueError, AgentResponseError) as exc:
+            raise AgentResponseError(
+                f"The agent's first reply has no session id at session_path {path!r}; fix the "
+                "session_path or make the agent answer one."
+            ) from exc
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            raise AgentResponseError(
+                f"The agent's session id at session_path {path!r} is {value!r}, not a string "
+                "or a number."
+            )
+        return str(value)
+
+    async def _exchange(
+        self, case: TestCase, secrets: list[str], state: _Conversation | None
+    ) -> tuple[int, bytes]:
         session = self._get_session()
-        url, headers, body = self._build(case, secrets)
+        url, headers, body = self._build(case, secrets, state)
+        jar = state.jar if state is not None else None
         method = self._config.method
         origin = url.origin()
         for hop in range(MAX_REDIRECTS + 1):
@@ -271,7 +367,18 @@ class HTTPAgent:
                 else:
                     kwargs["data"] = json.dumps(body, ensure_ascii=False).encode()
                     kwargs["headers"] = {"Content-Type": "application/json", **headers}
+            if jar is not None:
+                cookies = jar.filter_cookies(url)
+                if cookies:
+                    kwargs["cookies"] = cookies
             async with session.request(method, url, **kwargs) as response:
+                if response.cookies:
+                    if jar is None:
+                        # Kept for the redirects of this call, or for the conversation.
+                        jar = aiohttp.CookieJar(unsafe=True)
+                        if state is not None:
+                            state.jar = jar
+                    jar.update_cookies(response.cookies, response.url)
                 location = response.headers.get("Location")
                 if response.status not in _REDIRECTS or location is None:
                     if 200 <= response.status < 300:

@@ -20,14 +20,19 @@ _FREE = Usage(cost_usd=0.0)
 
 
 class _Rule:
-    __slots__ = ("matches", "output", "tool_calls")
+    __slots__ = ("matches", "output", "tool_calls", "turn")
 
     def __init__(
-        self, matches: Callable[[str, str], bool], output: str, tool_calls: list[ToolCall]
+        self,
+        matches: Callable[[str, str], bool],
+        output: str,
+        tool_calls: list[ToolCall],
+        turn: int | None,
     ) -> None:
         self.matches = matches
         self.output = output
         self.tool_calls = tool_calls
+        self.turn = turn
 
 
 def _substring(needle: str) -> Callable[[str, str], bool]:
@@ -57,8 +62,10 @@ class ScriptedAgent:
     """Answers with the output of the first rule whose ``match`` is in the input.
 
     Matching is a case-insensitive substring test on :meth:`TestCase.input_text`, or a
-    case-insensitive search when the rule sets ``regex: true``. With no matching rule the
-    agent answers ``default``. ``latency_ms`` makes every answer take that long.
+    case-insensitive search when the rule sets ``regex: true``. A rule with ``turn: N`` is
+    considered only at the N-th turn of a conversation (the number of user messages so far;
+    a single message is turn 1). With no matching rule the agent answers ``default``.
+    ``latency_ms`` makes every answer take that long.
 
     Args:
         config: The rules, the default answer and the simulated latency.
@@ -78,13 +85,16 @@ class ScriptedAgent:
                     "and 'args'; write tool calls as {'name': ..., 'args': {...}}."
                 ) from exc
             matches = _pattern(rule.match) if rule.regex else _substring(rule.match)
-            self._rules.append(_Rule(matches, rule.output, tool_calls))
+            self._rules.append(_Rule(matches, rule.output, tool_calls, rule.turn))
         self._default = config.default
         self._latency_s = config.latency_ms / 1000.0
+        self._by_turn = any(rule.turn is not None for rule in self._rules)
 
-    def _answer(self, text: str) -> tuple[str, list[ToolCall]]:
+    def _answer(self, text: str, turn: int) -> tuple[str, list[ToolCall]]:
         folded = text.casefold()
         for rule in self._rules:
+            if rule.turn is not None and rule.turn != turn:
+                continue
             if rule.matches(text, folded):
                 return rule.output, rule.tool_calls
         return self._default, []
@@ -92,7 +102,8 @@ class ScriptedAgent:
     async def respond(self, case: TestCase, *, timeout: float) -> AgentReply:
         """Answer ``case`` from the rules; raise :class:`AgentTimeout` if latency exceeds it."""
         start = time.perf_counter()
-        output, tool_calls = self._answer(case.input_text())
+        turn = _turn(case) if self._by_turn else 1
+        output, tool_calls = self._answer(case.input_text(), turn)
         if self._latency_s > 0:
             if self._latency_s > timeout:
                 await asyncio.sleep(timeout)
@@ -110,3 +121,10 @@ class ScriptedAgent:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def _turn(case: TestCase) -> int:
+    """Which turn ``case`` is: the number of user messages in it (at least 1)."""
+    if isinstance(case.input, list):
+        return max(1, sum(1 for m in case.input if m.role == "user"))
+    return 1

@@ -1,5 +1,9 @@
 """Fill an http agent's request from a test case: ``{{input}}`` placeholders and ``${env:NAME}``.
 
+Placeholders: ``{{input}}`` (this turn's message), ``{{messages}}`` (the conversation so far as
+a JSON array of ``{"role", "content"}``), ``{{session_id}}`` (the conversation's session id: a
+fresh UUID per single-turn case), ``{{expected}}`` and ``{{vars.NAME}}``.
+
 ``${env:NAME}`` is read only from the config itself, never from a test case's values, and only
 for names the :class:`~aifactory.agents.env.EnvPolicy` allows.
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -58,13 +63,26 @@ def resolve_env(
 
 
 class CaseValues:
-    """The values a test case offers to placeholders."""
+    """The values a test case (one turn of a conversation) offers to placeholders.
 
-    __slots__ = ("_case", "_messages")
+    Args:
+        case: The case; for a turn of a conversation, its history ending with this turn.
+        session_id: The conversation's session id (None: a fresh one, made when first read).
+    """
 
-    def __init__(self, case: TestCase) -> None:
+    __slots__ = ("_case", "_messages", "_session_id")
+
+    def __init__(self, case: TestCase, session_id: str | None = None) -> None:
         self._case = case
         self._messages: list[dict[str, str]] | None = None
+        self._session_id = session_id
+
+    @property
+    def session_id(self) -> str:
+        """The session id sent as ``{{session_id}}``."""
+        if self._session_id is None:
+            self._session_id = str(uuid.uuid4())
+        return self._session_id
 
     def lookup(self, name: str) -> Any:
         """The raw value of placeholder ``name``, or raise :class:`AgentError`."""
@@ -75,6 +93,8 @@ class CaseValues:
             if self._messages is None:
                 self._messages = [m.model_dump() for m in case.messages()]
             return self._messages
+        if name == "session_id":
+            return self.session_id
         if name == "expected":
             return case.expected
         if name.startswith("vars."):
@@ -89,7 +109,7 @@ class CaseValues:
             return value
         raise AgentError(
             f"The agent's request uses the unknown placeholder {{{{{name}}}}}; known ones are "
-            "{{input}}, {{messages}}, {{expected}} and {{vars.NAME}}."
+            "{{input}}, {{messages}}, {{session_id}}, {{expected}} and {{vars.NAME}}."
         )
 
 
@@ -121,6 +141,22 @@ def fill_string(
         return quote(filled, safe="") if url else filled
 
     return _PLACEHOLDER.sub(substitute, text)
+
+
+def fill_header(
+    name: str, text: str, values: CaseValues, secrets: list[str], env: EnvPolicy
+) -> str:
+    """Fill one header value: ``${env:NAME}``, then placeholders as text on one line."""
+    text = resolve_env(text, env, secrets, where=f"header {name!r}")
+    if "{{" not in text:
+        return text
+
+    def substitute(match: re.Match[str]) -> str:
+        return _as_text(values.lookup(match.group(1)))
+
+    filled = _PLACEHOLDER.sub(substitute, text)
+    # A value with a line break would end the header (or be refused by the client).
+    return filled.replace("\r", " ").replace("\n", " ")
 
 
 def fill(value: Any, values: CaseValues, secrets: list[str], env: EnvPolicy) -> Any:

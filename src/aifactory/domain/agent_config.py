@@ -35,6 +35,9 @@ class HTTPAgentConfig(BaseModel):
     body: Any = Field(default_factory=lambda: {"input": "{{input}}"})
     output_path: str | None = None
     timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    session_path: str | None = None
+    """In a conversation: where the agent's first reply holds its own session id (``$.a.b``),
+    sent as ``{{session_id}}`` from then on."""
 
     @field_validator("url")
     @classmethod
@@ -49,10 +52,12 @@ class ScriptedRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    match: str
+    match: str = ""
     output: str
     regex: bool = False
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    turn: int | None = Field(default=None, ge=1)
+    """Only at this turn of a conversation (1-based: the number of user messages so far)."""
 
 
 class ScriptedAgentConfig(BaseModel):
