@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         default=DEFAULT_JUDGE_MODEL, validation_alias="AIFACTORY_REFLECTOR_MODEL"
     )
     """The reflection loop's model (``provider:model``), unless a reflection names its own."""
+    simulator_model: str | None = Field(default=None, validation_alias="AIFACTORY_SIMULATOR_MODEL")
+    """The simulated user's model (``provider:model``) unless a case names its own; default:
+    the judge's."""
     llm_max_attempts: int = Field(
         default=4, ge=1, le=20, validation_alias="AIFACTORY_LLM_MAX_ATTEMPTS"
     )
