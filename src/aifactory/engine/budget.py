@@ -7,8 +7,9 @@ budget without noticing. So a budget is refused before anything runs (a 422 over
 and ``AIFACTORY_PRICES``, which adds prices (0 for a free local model).
 
 The spenders are the agent's own model (``llm`` agents), the judge (when a case has a
-model-graded check) and the reflector (reflections). ``http`` agents are not priced here: their
-spend is what they report in ``usage.cost_usd``.
+model-graded check), the simulated user (cases with a ``simulated_user``) and the reflector
+(reflections). ``http`` agents are not priced here: their spend is what they report in
+``usage.cost_usd``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from aifactory.llm.pricing import PriceTable
 if TYPE_CHECKING:
     from aifactory.settings import Settings
 
-JUDGE_CHECK_TYPES = frozenset({"llm_rubric", "factuality"})
+JUDGE_CHECK_TYPES = frozenset({"llm_rubric", "factuality", "goal_completed"})
 """Check types that call the judge model (``not_X`` forms included)."""
 
 
@@ -79,6 +80,19 @@ def judge_spender(settings: Settings) -> Spender:
     return Spender("the judge", settings.judge_model, "AIFACTORY_JUDGE_MODEL")
 
 
+def simulator_spender(settings: Settings, model: str | None = None) -> Spender:
+    """The simulated user of a case (its own ``simulated_user.model`` or the default)."""
+    if model:
+        return Spender("the simulated user", model, "simulated_user.model")
+    if settings.simulator_model:
+        return Spender("the simulated user", settings.simulator_model, "AIFACTORY_SIMULATOR_MODEL")
+    return Spender(
+        "the simulated user",
+        settings.judge_model,
+        "AIFACTORY_JUDGE_MODEL (the simulator's default)",
+    )
+
+
 def reflector_spender(settings: Settings, model: str | None = None) -> Spender:
     """The reflector of a reflection (its own ``reflector_model`` or the server's)."""
     if model:
@@ -95,9 +109,16 @@ def is_judged(check_type: str) -> bool:
     return resolved.name in JUDGE_CHECK_TYPES
 
 
+def case_is_judged(case: TestCase) -> bool:
+    """Whether ``case`` has a model-graded check (its scripted turns' checks included)."""
+    if any(is_judged(check.type) for check in case.checks):
+        return True
+    return any(is_judged(check.type) for turn in case.turns or () for check in turn.checks)
+
+
 def uses_judge(cases: Iterable[TestCase]) -> bool:
     """Whether any of ``cases`` has a model-graded check (stops at the first)."""
-    return any(is_judged(check.type) for case in cases for check in case.checks)
+    return any(case_is_judged(case) for case in cases)
 
 
 def priced(spender: Spender, prices: PriceTable) -> bool:
@@ -134,17 +155,28 @@ def require_run_prices(
     Args:
         settings: The judge model and ``AIFACTORY_PRICES``.
         spec: The agent under test.
-        cases: Gives the run's cases; called only when the judge has no price, to see whether a
-            case would call it (so a large suite file is read again only then).
+        cases: Gives the run's cases; called only when the judge or the default simulated user
+            has no price, to see whether a case would call one (so a large suite file is read
+            again only then). A case that names its own simulator model is checked then.
         budget: How the budget was given, for the message.
         reflector: The reflector, for a reflection.
 
     Raises:
-        UnpricedBudget: the agent's, the judge's (when used) or the reflector's model is unpriced.
+        UnpricedBudget: the agent's, the judge's (when used), a simulated user's or the
+            reflector's model is unpriced.
     """
     prices = PriceTable.from_settings(settings)
     spenders = [agent_spender(spec), reflector]
     judge = judge_spender(settings)
-    if not priced(judge, prices) and uses_judge(cases()):
-        spenders.append(judge)
+    simulator = simulator_spender(settings)
+    if not priced(judge, prices) or not priced(simulator, prices):
+        judged = False
+        models: dict[str | None, None] = {}
+        for case in cases():
+            judged = judged or case_is_judged(case)
+            if case.simulated_user is not None:
+                models[case.simulated_user.model] = None
+        if judged:
+            spenders.append(judge)
+        spenders.extend(simulator_spender(settings, model) for model in models)
     require_prices(spenders, prices, budget=budget)

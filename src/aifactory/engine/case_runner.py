@@ -1,10 +1,12 @@
-"""Runs one test case: the agent's reply (timeout, retries, cache), the checks, the grade."""
+"""Runs one test case: the agent's reply (timeout, retries, cache), the checks, the grade.
+
+Conversation cases (``turns`` or ``simulated_user``) go to the
+:class:`~aifactory.engine.conversation_runner.ConversationRunner`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,15 +15,14 @@ from pydantic_core import PydanticSerializationError
 
 from aifactory.agents.base import Agent
 from aifactory.domain.checks import BuiltCheck, CheckContext, build_check, run_check
+from aifactory.domain.checks.scopes import run_in_scope
+from aifactory.domain.conversations import SimulatorSource, single_exchange
 from aifactory.domain.grading import grade, judge_usage
-from aifactory.domain.models import AgentReply, CheckResult, TestCase, TestResult
+from aifactory.domain.models import AgentReply, CheckResult, CheckSpec, TestCase, TestResult
+from aifactory.engine.agent_call import call_agent
 from aifactory.engine.cache import ResponseCache, cache_key
-from aifactory.errors import (
-    AgentError,
-    AgentHTTPError,
-    AgentTimeout,
-    CheckSpecError,
-)
+from aifactory.engine.conversation_runner import ConversationRunner
+from aifactory.errors import AgentError, CheckSpecError
 
 
 @dataclass(slots=True)
@@ -34,17 +35,11 @@ class CaseRunnerOptions:
     """Extra attempts after a transient agent failure (timeout, 429, 5xx, dropped connection)."""
     retry_backoff_s: float = 0.5
     allow_python: bool = True
+    conversation_timeout_s: float = 600.0
+    """Time limit for a whole conversation (each of its turns also has ``timeout_s``)."""
 
 
 _MAX_BUILT = 1024
-
-
-def _transient(exc: AgentError) -> bool:
-    if isinstance(exc, AgentTimeout):
-        return True
-    if isinstance(exc, AgentHTTPError):
-        return exc.status == 429 or exc.status >= 500
-    return getattr(exc, "transient", False) is True
 
 
 @dataclass(slots=True)
@@ -57,17 +52,27 @@ class CaseRunner:
     """Identifies the agent version for the response cache."""
     options: CaseRunnerOptions = field(default_factory=CaseRunnerOptions)
     cache: ResponseCache | None = None
+    simulators: SimulatorSource | None = None
+    """Gives the simulated user of conversation cases (None: such cases are errors)."""
     _built: dict[str, BuiltCheck] = field(default_factory=dict)
+    _conversations: ConversationRunner | None = None
 
     def build_checks(self, case: TestCase) -> list[BuiltCheck]:
-        """Validate a case's checks; raises :class:`CheckSpecError`.
+        """Validate a case's checks (a conversation's turn checks too) and build the case's;
+        raises :class:`CheckSpecError`.
 
         Cases mostly repeat the same few checks (a suite's defaults, a batch's cases read back
         from the store as new objects), so a built check is remembered by the spec's content:
         at most :data:`_MAX_BUILT` of them, however many cases this runner sees.
         """
+        for turn in case.turns or ():
+            self.build_specs(turn.checks)
+        return self.build_specs(case.checks)
+
+    def build_specs(self, specs: Sequence[CheckSpec]) -> list[BuiltCheck]:
+        """Validate and build ``specs``, remembering each built check by its content."""
         built: list[BuiltCheck] = []
-        for spec in case.checks:
+        for spec in specs:
             try:
                 key = spec.model_dump_json()
             except PydanticSerializationError:  # a parameter only Python can hold: no reuse
@@ -89,27 +94,7 @@ class CaseRunner:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit, True
-        attempt = 0
-        while True:
-            started = time.perf_counter()
-            try:
-                async with asyncio.timeout(self.options.timeout_s):
-                    reply = await self.agent.respond(case, timeout=self.options.timeout_s)
-                break
-            except TimeoutError as exc:
-                error: AgentError = AgentTimeout(
-                    f"The agent did not answer within {self.options.timeout_s:g} s."
-                )
-                error.__cause__ = exc
-            except AgentError as exc:
-                error = exc
-            if attempt >= self.options.retries or not _transient(error):
-                raise error
-            attempt += 1
-            delay = self.options.retry_backoff_s * (2 ** (attempt - 1))
-            await asyncio.sleep(random.uniform(0, delay) + delay / 2)
-        if reply.latency_ms <= 0:
-            reply = reply.model_copy(update={"latency_ms": (time.perf_counter() - started) * 1000})
+        reply = await call_agent(self.agent.respond, case, self.options)
         if self.cache is not None:
             self.cache.set(key, reply)
         return reply, False
@@ -129,7 +114,10 @@ class CaseRunner:
             "test_case": case,
         }
         try:
-            built = list(checks) if checks is not None else self.build_checks(case)
+            if checks is not None and not case.is_conversation:
+                built = list(checks)
+            else:
+                built = self.build_checks(case)
         except CheckSpecError as exc:
             return TestResult(
                 **base,
@@ -139,6 +127,10 @@ class CaseRunner:
                 error=f"Invalid check: {exc}",
                 feedback=str(exc),
                 created_at=_now(),
+            )
+        if case.is_conversation:
+            return await self.conversations().run(
+                case, built, case_index=case_index, repeat_index=repeat_index
             )
         try:
             reply, cached = await self.reply(case, repeat_index)
@@ -172,6 +164,19 @@ class CaseRunner:
             created_at=_now(),
         )
 
+    def conversations(self) -> ConversationRunner:
+        """The runner of this agent's conversation cases (made on first use)."""
+        if self._conversations is None:
+            self._conversations = ConversationRunner(
+                agent=self.agent,
+                ctx=self.ctx,
+                options=self.options,
+                build=self.build_specs,
+                conversation_timeout_s=self.options.conversation_timeout_s,
+                simulators=self.simulators,
+            )
+        return self._conversations
+
     async def _run_checks(
         self, built: Sequence[BuiltCheck], reply: AgentReply, case: TestCase
     ) -> list[CheckResult]:
@@ -179,15 +184,21 @@ class CaseRunner:
         # checks that wait on a judge or a model run together.
         slow = [i for i, b in enumerate(built) if b.io_bound]
         if len(slow) <= 1:
-            return [await run_check(b, reply, case, self.ctx) for b in built]
+            return [await self._check(b, reply, case) for b in built]
         results: list[CheckResult | None] = [None] * len(built)
-        gathered = await asyncio.gather(*(run_check(built[i], reply, case, self.ctx) for i in slow))
+        gathered = await asyncio.gather(*(self._check(built[i], reply, case) for i in slow))
         for i, result in zip(slow, gathered, strict=True):
             results[i] = result
         for i, b in enumerate(built):
             if results[i] is None:
-                results[i] = await run_check(b, reply, case, self.ctx)
+                results[i] = await self._check(b, reply, case)
         return [r for r in results if r is not None]
+
+    async def _check(self, built: BuiltCheck, reply: AgentReply, case: TestCase) -> CheckResult:
+        if built.spec.scope == "conversation":
+            # A single exchange read as a conversation: the input and the reply as text.
+            return await run_in_scope(built, case, single_exchange(case, reply), self.ctx)
+        return await run_check(built, reply, case, self.ctx)
 
 
 def _now() -> datetime:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from aifactory.agents.base import Agent
 from aifactory.domain.checks import CheckContext, Judge
+from aifactory.domain.conversations import SimulatorSource
 from aifactory.domain.models import AgentSpec
 from aifactory.engine.cache import ResponseCache
 from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
@@ -41,6 +42,15 @@ class RunnerFactory:
     settings: Settings
     clients: LLMClients
     judge: Judge | None
+    simulators: SimulatorSource | None = None
+    """The simulated users of conversation cases (default: made from the settings and the
+    clients, one per model)."""
+
+    def __post_init__(self) -> None:
+        if self.simulators is None:
+            from aifactory.llm.simulator import LLMSimulators
+
+            self.simulators = LLMSimulators(self.settings, self.clients)
 
     def context(self, *, allow_python: bool) -> CheckContext:
         return CheckContext(
@@ -70,4 +80,5 @@ class RunnerFactory:
             agent_key=agent_key(spec, version),
             options=opts,
             cache=cache,
+            simulators=self.simulators,
         )

@@ -6,14 +6,16 @@ from array import array
 from collections import defaultdict
 
 from aifactory.domain import stats
-from aifactory.domain.models import RunSummary, TestResult, Usage
+from aifactory.domain.models import ConversationStats, RunSummary, TestResult, TurnStats, Usage
 
 
 class SummaryBuilder:
     """Accumulates results one at a time; :meth:`build` gives the :class:`RunSummary`.
 
     Keeps only numbers per result (a score and a latency as C doubles), per tag counters and,
-    when cases repeat, a pass count per case for flakiness and pass@k.
+    when cases repeat, a pass count per case for flakiness and pass@k. A conversation counts
+    as one result (its repeats as whole conversations); conversations also add counters per
+    stop reason and per scripted turn, and the turns each simulated user took to its goal.
     """
 
     def __init__(self, total: int = 0, *, repeat: int = 1) -> None:
@@ -32,6 +34,8 @@ class SummaryBuilder:
         self._tags: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._repeats: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         self._names: dict[int, str] = {}
+        self._simulator = Usage()
+        self._conversations = _Conversations()
 
     @property
     def completed(self) -> int:
@@ -39,8 +43,8 @@ class SummaryBuilder:
 
     @property
     def cost_usd(self) -> float:
-        """Agent plus judge cost so far (unknown prices count as zero)."""
-        return self._cost + (self._judge.cost_usd or 0.0)
+        """Agent, judge and simulated user cost so far (unknown prices count as zero)."""
+        return self._cost + (self._judge.cost_usd or 0.0) + (self._simulator.cost_usd or 0.0)
 
     def add(self, result: TestResult) -> None:
         if result.status == "passed":
@@ -62,6 +66,11 @@ class SummaryBuilder:
             self._cost += usage.cost_usd
         if result.judge_usage.input_tokens or result.judge_usage.output_tokens:
             self._judge = self._judge + result.judge_usage
+        simulator = result.simulator_usage
+        if simulator.input_tokens or simulator.output_tokens:
+            self._simulator = self._simulator + simulator
+        if result.transcript is not None:
+            self._conversations.add(result)
         for tag in result.test_case.tags:
             counts = self._tags[tag]
             counts[0] += result.passed
@@ -103,7 +112,9 @@ class SummaryBuilder:
         )
         cost: float | None = None
         if usage.cost_usd is not None:
-            cost = usage.cost_usd + (self._judge.cost_usd or 0.0)
+            cost = (
+                usage.cost_usd + (self._judge.cost_usd or 0.0) + (self._simulator.cost_usd or 0.0)
+            )
         return RunSummary(
             total=max(self.total, n),
             completed=n,
@@ -122,4 +133,62 @@ class SummaryBuilder:
             flaky_cases=flaky,
             pass_at_k=pass_at,
             stopped_reason=stopped_reason,
+            simulator_usage=self._simulator,
+            conversations=self._conversations.build(),
+        )
+
+
+class _Conversations:
+    """Counters of a run's conversations."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.passed = 0
+        self.replies = 0
+        self.stop_reasons: dict[str, int] = defaultdict(int)
+        self.by_turn: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        self.simulated = 0
+        self.to_goal = array("d")
+
+    def add(self, result: TestResult) -> None:
+        self.total += 1
+        self.passed += result.passed
+        self.replies += result.turns or 0
+        if result.stop_reason is not None:
+            self.stop_reasons[result.stop_reason] += 1
+        if result.test_case.simulated_user is not None:
+            self.simulated += 1
+            if result.stop_reason == "goal_reached":
+                self.to_goal.append(result.turns or 0)
+            return
+        for entry in result.transcript or ():
+            if entry.role == "assistant" and entry.turn is not None and entry.checks:
+                counts = self.by_turn[entry.turn]
+                counts[0] += all(c.passed for c in entry.checks)
+                counts[1] += 1
+
+    def build(self) -> ConversationStats | None:
+        if not self.total:
+            return None
+        by_turn = {
+            str(turn): TurnStats(
+                passed=p,
+                total=t,
+                pass_rate=p / t if t else None,
+                pass_rate_ci=stats.wilson_interval(p, t),
+            )
+            for turn, (p, t) in sorted(self.by_turn.items())
+        }
+        return ConversationStats(
+            total=self.total,
+            passed=self.passed,
+            pass_rate=self.passed / self.total,
+            pass_rate_ci=stats.wilson_interval(self.passed, self.total),
+            mean_turns=self.replies / self.total,
+            stop_reasons=dict(sorted(self.stop_reasons.items())),
+            by_turn=by_turn,
+            simulated=self.simulated,
+            goal_reached=len(self.to_goal),
+            mean_turns_to_goal=stats.mean(self.to_goal),
+            turns_to_goal_ci=stats.bootstrap_mean_interval(self.to_goal, unit=False),
         )
