@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         Health,
         KeyCreated,
         KeyPublic,
+        LabelPublic,
         MetricsPublic,
         RunPublic,
         RunStatusPublic,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     )
     from aifactory.domain.paging import Page
     from aifactory.domain.reflection import ReflectionAccepted, ReflectionPublic
+    from aifactory.domain.review import AgreementReport, ReviewQueue
     from aifactory.domain.runs import RunStatus
     from aifactory.domain.trend import Trend
 
@@ -45,6 +47,7 @@ _LAZY = {
     "Health": "aifactory.client_shapes",
     "KeyCreated": "aifactory.client_shapes",
     "KeyPublic": "aifactory.client_shapes",
+    "LabelPublic": "aifactory.client_shapes",
     "MetricsPublic": "aifactory.client_shapes",
     "RunPublic": "aifactory.client_shapes",
     "RunStatusPublic": "aifactory.client_shapes",
@@ -60,6 +63,8 @@ _LAZY = {
     "Page": "aifactory.domain.paging",
     "ReflectionAccepted": "aifactory.domain.reflection",
     "ReflectionPublic": "aifactory.domain.reflection",
+    "AgreementReport": "aifactory.domain.review",
+    "ReviewQueue": "aifactory.domain.review",
     "RunStatus": "aifactory.domain.runs",
     "Trend": "aifactory.domain.trend",
 }
@@ -70,6 +75,7 @@ __all__ = [
     "AgentReply",
     "AgentSpec",
     "AgentVersionPublic",
+    "AgreementReport",
     "AsyncClient",
     "BatchAccepted",
     "CheckResult",
@@ -79,10 +85,12 @@ __all__ = [
     "Health",
     "KeyCreated",
     "KeyPublic",
+    "LabelPublic",
     "MetricsPublic",
     "Page",
     "ReflectionAccepted",
     "ReflectionPublic",
+    "ReviewQueue",
     "RunPublic",
     "RunStatus",
     "RunStatusPublic",

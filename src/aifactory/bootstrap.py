@@ -75,6 +75,7 @@ async def services(
     from aifactory.service.operations import OperationsService
     from aifactory.service.probe import DatabaseProbe
     from aifactory.service.reflection import ReflectionService
+    from aifactory.service.review import ReviewService
     from aifactory.service.runs import RunService
     from aifactory.service.sessions import Sessions
     from aifactory.service.suites import SuiteService
@@ -112,6 +113,7 @@ async def services(
             insights=InsightService(db),
             operations=OperationsService(db, DatabaseProbe(db)),
             reflections=reflections,
+            review=ReviewService(db),
             queue_info=queue.info,
         )
         await queue.start()

@@ -37,6 +37,7 @@ from aifactory.client_shapes import (
     Health,
     KeyCreated,
     KeyPublic,
+    LabelPublic,
     MetricsPublic,
     RunPublic,
     RunStatusPublic,
@@ -46,6 +47,7 @@ from aifactory.domain.compare import Comparison
 from aifactory.domain.models import AgentSpec, TestCase, TestResult
 from aifactory.domain.paging import Page
 from aifactory.domain.reflection import ReflectionAccepted, ReflectionPublic
+from aifactory.domain.review import AgreementReport, ReviewQueue
 from aifactory.domain.runs import TERMINAL
 from aifactory.domain.trend import Trend
 from aifactory.errors import AIFactoryError
@@ -344,6 +346,57 @@ class _Requests:
             f"/api/v1/reflections/{reflection_id}/report",
             bytes,
             params={"format": fmt},
+            raw=True,
+        )
+
+    @staticmethod
+    def add_label(result_id: str, body: dict[str, Any]) -> _Req[LabelPublic]:
+        return _Req(
+            "POST", f"/api/v1/results/{result_id}/labels", _model(LabelPublic), json=_params(**body)
+        )
+
+    @staticmethod
+    def list_labels(result_id: str, limit: int, offset: int) -> _Req[Page[LabelPublic]]:
+        return _Req(
+            "GET",
+            f"/api/v1/results/{result_id}/labels",
+            _page(LabelPublic),
+            params={"limit": limit, "offset": offset},
+        )
+
+    @staticmethod
+    def delete_label(label_id: str) -> _Req[None]:
+        return _Req("DELETE", f"/api/v1/labels/{label_id}", _none)
+
+    @staticmethod
+    def review_queue(
+        strategy: str, run_id: str | None, agent_id: str | None, limit: int
+    ) -> _Req[ReviewQueue]:
+        return _Req(
+            "GET",
+            "/api/v1/review/queue",
+            _model(ReviewQueue),
+            params=_params(strategy=strategy, run_id=run_id, agent_id=agent_id, limit=limit),
+        )
+
+    @staticmethod
+    def judge_agreement(
+        agent_id: str | None, suite_id: str | None, check_type: str | None
+    ) -> _Req[AgreementReport]:
+        return _Req(
+            "GET",
+            "/api/v1/judges/agreement",
+            _model(AgreementReport),
+            params=_params(agent_id=agent_id, suite_id=suite_id, check_type=check_type),
+        )
+
+    @staticmethod
+    def export_golden_set(agent_id: str, fmt: str) -> _Req[bytes]:
+        return _Req(
+            "GET",
+            "/api/v1/review/export",
+            bytes,
+            params={"agent_id": agent_id, "format": fmt},
             raw=True,
         )
 
@@ -653,6 +706,54 @@ class Client:
                 )
             time.sleep(poll_s)
 
+    def add_label(
+        self,
+        result_id: str,
+        *,
+        passed: bool,
+        score: float | None = None,
+        comment: str | None = None,
+        check: int | None = None,
+    ) -> LabelPublic:
+        """Label a finished result (or its check number ``check``) as passed or failed."""
+        body = {"passed": passed, "score": score, "comment": comment, "check": check}
+        return self._send(_Requests.add_label(result_id, body))
+
+    def list_labels(
+        self, result_id: str, *, limit: int = 100, offset: int = 0
+    ) -> Page[LabelPublic]:
+        """A result's labels, oldest first."""
+        return self._send(_Requests.list_labels(result_id, limit, offset))
+
+    def delete_label(self, label_id: str) -> None:
+        """Delete a label (its reviewer's key, or an admin key)."""
+        self._send(_Requests.delete_label(label_id))
+
+    def review_queue(
+        self,
+        *,
+        run_id: str | None = None,
+        agent_id: str | None = None,
+        strategy: str = "uncertain",
+        limit: int = 10,
+    ) -> ReviewQueue:
+        """The results most worth reviewing: ``uncertain``, ``disagreement`` or ``unlabeled``."""
+        return self._send(_Requests.review_queue(strategy, run_id, agent_id, limit))
+
+    def judge_agreement(
+        self,
+        *,
+        agent_id: str | None = None,
+        suite_id: str | None = None,
+        check_type: str | None = None,
+    ) -> AgreementReport:
+        """Each judge criterion against people's labels: agreement, kappa, confusion counts."""
+        return self._send(_Requests.judge_agreement(agent_id, suite_id, check_type))
+
+    def export_golden_set(self, agent_id: str, fmt: str = "yaml") -> bytes:
+        """The agent's labeled cases as a suite file (``yaml`` or ``jsonl``)."""
+        return self._send(_Requests.export_golden_set(agent_id, fmt))
+
 
 class AsyncClient:
     """Asynchronous client for the v1 API; the same methods as :class:`Client`, awaited.
@@ -902,3 +1003,51 @@ class AsyncClient:
                     f"Reflection {reflection_id} is still {reflection.status} after {timeout} s."
                 )
             await asyncio.sleep(poll_s)
+
+    async def add_label(
+        self,
+        result_id: str,
+        *,
+        passed: bool,
+        score: float | None = None,
+        comment: str | None = None,
+        check: int | None = None,
+    ) -> LabelPublic:
+        """Label a finished result (or its check number ``check``) as passed or failed."""
+        body = {"passed": passed, "score": score, "comment": comment, "check": check}
+        return await self._send(_Requests.add_label(result_id, body))
+
+    async def list_labels(
+        self, result_id: str, *, limit: int = 100, offset: int = 0
+    ) -> Page[LabelPublic]:
+        """A result's labels, oldest first."""
+        return await self._send(_Requests.list_labels(result_id, limit, offset))
+
+    async def delete_label(self, label_id: str) -> None:
+        """Delete a label (its reviewer's key, or an admin key)."""
+        await self._send(_Requests.delete_label(label_id))
+
+    async def review_queue(
+        self,
+        *,
+        run_id: str | None = None,
+        agent_id: str | None = None,
+        strategy: str = "uncertain",
+        limit: int = 10,
+    ) -> ReviewQueue:
+        """The results most worth reviewing: ``uncertain``, ``disagreement`` or ``unlabeled``."""
+        return await self._send(_Requests.review_queue(strategy, run_id, agent_id, limit))
+
+    async def judge_agreement(
+        self,
+        *,
+        agent_id: str | None = None,
+        suite_id: str | None = None,
+        check_type: str | None = None,
+    ) -> AgreementReport:
+        """Each judge criterion against people's labels: agreement, kappa, confusion counts."""
+        return await self._send(_Requests.judge_agreement(agent_id, suite_id, check_type))
+
+    async def export_golden_set(self, agent_id: str, fmt: str = "yaml") -> bytes:
+        """The agent's labeled cases as a suite file (``yaml`` or ``jsonl``)."""
+        return await self._send(_Requests.export_golden_set(agent_id, fmt))

@@ -26,6 +26,7 @@ __all__ = [
     "Health",
     "KeyCreated",
     "KeyPublic",
+    "LabelPublic",
     "MetricsPublic",
     "ResponseTimes",
     "RunPublic",
@@ -176,3 +177,16 @@ class MetricsPublic(BaseModel):
     cases_executed_total: int
     database: DatabaseMetrics
     queue: dict[str, Any] = Field(default_factory=dict)
+
+
+class LabelPublic(BaseModel):
+    """A reviewer's verdict on a result, or on one of its checks (``check``, its index)."""
+
+    id: str
+    result_id: str
+    check: int | None
+    passed: bool
+    score: float | None
+    comment: str | None
+    reviewer: str
+    created_at: datetime

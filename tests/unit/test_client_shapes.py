@@ -19,13 +19,16 @@ from aifactory.domain.compare import Comparison
 from aifactory.domain.models import TestResult
 from aifactory.domain.paging import Page
 from aifactory.domain.reflection import ReflectionAccepted, ReflectionPublic
+from aifactory.domain.review import AgreementReport, ReviewQueue
 from aifactory.domain.trend import Trend
 
 SDK_SHAPES: list[type[BaseModel]] = [getattr(client_shapes, name) for name in client_shapes.__all__]
 DOMAIN_ANSWERS: list[type[BaseModel]] = [
+    AgreementReport,
     Comparison,
     ReflectionAccepted,
     ReflectionPublic,
+    ReviewQueue,
     TestResult,
     Trend,
 ]
@@ -34,6 +37,7 @@ PAGED: list[type[BaseModel]] = [
     client_shapes.AgentPublic,
     client_shapes.AgentVersionPublic,
     client_shapes.KeyPublic,
+    client_shapes.LabelPublic,
     client_shapes.RunPublic,
     client_shapes.SuitePublic,
     ReflectionPublic,

@@ -23,6 +23,7 @@ from aifactory.api.routes import (
     keys,
     operations,
     reflections,
+    review,
     runs,
     suites,
     tests,
@@ -104,6 +105,7 @@ def create_app(
         runs.router,
         keys.router,
         reflections.router,
+        review.router,
     ):
         app.include_router(router)
     # The dashboard at "/": server-rendered pages, kept out of the OpenAPI document.

@@ -14,6 +14,7 @@ from aifactory.service.insights import InsightService
 from aifactory.service.keys import KeyService
 from aifactory.service.operations import OperationsService
 from aifactory.service.reflection import ReflectionService
+from aifactory.service.review import ReviewService
 from aifactory.service.runs import RunService
 from aifactory.service.sessions import Sessions
 from aifactory.service.suites import SuiteService
@@ -36,4 +37,5 @@ class Services:
     insights: InsightService
     operations: OperationsService
     reflections: ReflectionService
+    review: ReviewService
     queue_info: dict[str, object]

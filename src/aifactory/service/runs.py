@@ -17,7 +17,14 @@ from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.queue.summaries import spent_usd
 from aifactory.service.budgets import batch_budget, require_budget_prices
 from aifactory.service.validation import validate_agent, validate_cases
-from aifactory.store import agents_repo, keys_repo, results_repo, runs_repo, suites_repo
+from aifactory.store import (
+    agents_repo,
+    keys_repo,
+    labels_repo,
+    results_repo,
+    runs_repo,
+    suites_repo,
+)
 from aifactory.store.database import Database
 
 if TYPE_CHECKING:
@@ -212,11 +219,14 @@ class RunService:
             page = await results_repo.list_run_results(
                 session, run_id, limit=limit, offset=offset, run=record
             )
+            await labels_repo.with_reviews(session, page.items)
+            record = await labels_repo.with_run_review(session, record)
         return record, page
 
     async def get(self, run_id: str) -> Run:
         async with self.db.session() as session:
-            return await runs_repo.get_run(session, run_id)
+            record = await runs_repo.get_run(session, run_id)
+            return await labels_repo.with_run_review(session, record)
 
     async def list(
         self,
@@ -241,15 +251,19 @@ class RunService:
         self, run_id: str, *, status: str | None, tag: str | None, limit: int, offset: int
     ) -> Page[TestResult]:
         async with self.db.session() as session:
-            return await results_repo.list_run_results(
+            page = await results_repo.list_run_results(
                 session, run_id, status=status, tag=tag, limit=limit, offset=offset
             )
+            await labels_repo.with_reviews(session, page.items)
+            return page
 
     async def agent_results(self, agent_id: str, *, limit: int, offset: int) -> Page[TestResult]:
         async with self.db.session() as session:
-            return await results_repo.list_agent_results(
+            page = await results_repo.list_agent_results(
                 session, agent_id, limit=limit, offset=offset
             )
+            await labels_repo.with_reviews(session, page.items)
+            return page
 
     async def cancel(self, run_id: str) -> Run:
         async with self.db.write() as session:
