@@ -37,7 +37,7 @@ from typing import Any
 
 from aifactory.domain.leases import ClaimedCase
 from aifactory.domain.models import AgentSpec, TestResult
-from aifactory.domain.runs import Run
+from aifactory.domain.runs import ACTIVE, Run, RunStatus
 from aifactory.engine.case_runner import CaseRunnerOptions
 from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.errors import AIFactoryError, NotFound
@@ -51,7 +51,6 @@ from aifactory.store.database import Database
 
 log = logging.getLogger(__name__)
 
-_ACTIVE = ("queued", "running")
 _IDLE_RUNS_KEPT = 256
 
 
@@ -190,7 +189,7 @@ class CaseWorker:
         except _RunCannotGoOn as exc:
             await self._fail_run(run_id, str(exc), reason="error")
             return 0
-        if run.status not in _ACTIVE:
+        if run.status not in ACTIVE:
             return 0
         try:
             agent = await self._agents.acquire(run.agent_id, run.agent_version, spec)
@@ -243,7 +242,7 @@ class CaseWorker:
     async def _load(self, run_id: str) -> tuple[Run, AgentSpec | None]:
         async with self._db.session() as session:
             run = await runs_repo.get_run(session, run_id)
-            if run.status not in _ACTIVE:
+            if run.status not in ACTIVE:
                 return run, None
             try:
                 await agents_repo.get_agent(session, run.agent_id)
@@ -350,7 +349,7 @@ class CaseWorker:
         async with self._db.session() as session:
             run = await runs_repo.get_run(session, run_id)
             # The counters change with the rows, so they tell when no case is pending or running.
-            if run.status not in _ACTIVE or run.completed + run.cancelled < run.total:
+            if run.status not in ACTIVE or run.completed + run.cancelled < run.total:
                 return
             agent_exists = await agents_repo.agent_exists(session, run.agent_id)
         if not agent_exists:
@@ -410,7 +409,7 @@ class CaseWorker:
                 run = await runs_repo.get_run(session, run_id)
             except NotFound:
                 return
-        if run.status == "cancelled" and run.summary is None:
+        if run.status == RunStatus.CANCELLED and run.summary is None:
             await store_summary(self._db, run_id, stopped_reason="cancelled")
 
     async def _stop_local(self, run_id: str) -> None:
@@ -473,7 +472,7 @@ class CaseWorker:
                 except NotFound:
                     ended[run_id] = None
                     continue
-                if run.status not in _ACTIVE:
+                if run.status not in ACTIVE:
                     ended[run_id] = None
                 elif not await agents_repo.agent_exists(session, run.agent_id):
                     ended[run_id] = _agent_deleted(run)
