@@ -7,8 +7,10 @@ ends. By default every path answers the contract::
 
 where ``<input>`` is the request body's ``input`` (or ``message``) field. Per-path behaviours
 (:class:`Behaviour`) make a path answer another shape, a status, a redirect, garbage, a huge
-body, or hang. Every request is recorded, and the server tracks how many requests are in flight
-at once and the peak of that, which is how tests prove a concurrency limit.
+body, or hang, or keep conversations (``session_by``): by the ``session_id`` the client sends,
+by a cookie the mock sets, or by an id the mock issues in its first reply. Every request is
+recorded, and the server tracks how many requests are in flight at once and the peak of that,
+which is how tests prove a concurrency limit.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class Behaviour:
         redirect_status: The redirect's status.
         huge_bytes: Stream a body of this many bytes.
         headers: Extra response headers.
+        session_by: Keep a conversation per session and answer
+            ``"turn N: <input> (earlier: a | b)"``: ``"id"`` by the body's ``session_id`` (or
+            the ``X-Session-ID`` header), ``"cookie"`` by a ``sid`` cookie the mock sets,
+            ``"issued"`` by an id the mock answers as ``{"session": {"id": ...}}`` the first time
+            and expects back as the body's ``session_id`` (an unknown one is a 409).
     """
 
     status: int = 200
@@ -56,6 +63,7 @@ class Behaviour:
     redirect_status: int = 302
     huge_bytes: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    session_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,9 @@ class MockAgent:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.conversations: dict[str, list[str]] = {}
+        """What each session said so far (sessions kept by ``session_by`` behaviours)."""
+        self._issued = 0
 
     def behave(self, path: str, behaviour: Behaviour) -> None:
         """Make ``path`` (e.g. ``"/slow"``) answer as ``behaviour``."""
@@ -140,6 +151,8 @@ class MockAgent:
             return web.Response(
                 status=behaviour.status, text=behaviour.text, headers=behaviour.headers
             )
+        if behaviour.session_by is not None:
+            return self._converse(request, behaviour, body)
         if behaviour.json_body is not None:
             payload = behaviour.json_body
         else:
@@ -151,6 +164,40 @@ class MockAgent:
                 "usage": behaviour.usage,
             }
         return web.json_response(payload, status=behaviour.status, headers=behaviour.headers)
+
+    def _converse(self, request: web.Request, behaviour: Behaviour, body: Any) -> web.Response:
+        said = _input_of(body)
+        sent_id = body.get("session_id") if isinstance(body, dict) else None
+        sent_id = sent_id or request.headers.get("X-Session-ID")
+        payload: dict[str, Any] = {}
+        new_cookie: str | None = None
+        if behaviour.session_by == "id":
+            key = f"id:{sent_id}"
+        elif behaviour.session_by == "cookie":
+            sid = request.cookies.get("sid")
+            if sid is None:
+                self._issued += 1
+                sid = new_cookie = f"c{self._issued}"
+            key = f"cookie:{sid}"
+        else:
+            if f"issued:{sent_id}" in self.conversations:
+                key = f"issued:{sent_id}"
+            elif str(sent_id).startswith("agent-"):
+                return web.json_response({"error": "unknown session"}, status=409)
+            else:
+                self._issued += 1
+                key = f"issued:agent-{self._issued}"
+                payload["session"] = {"id": f"agent-{self._issued}"}
+        earlier = self.conversations.setdefault(key, [])
+        output = f"turn {len(earlier) + 1}: {said}"
+        if earlier:
+            output += f" (earlier: {' | '.join(earlier)})"
+        earlier.append(said)
+        payload |= {"output": output, "tool_calls": behaviour.tool_calls, "usage": behaviour.usage}
+        response = web.json_response(payload, status=behaviour.status, headers=behaviour.headers)
+        if new_cookie is not None:
+            response.set_cookie("sid", new_cookie)
+        return response
 
 
 def _input_of(body: Any) -> str:

@@ -102,3 +102,33 @@ def test_bad_pattern_is_a_config_error() -> None:
 def test_tool_call_without_name_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="tool call"):
         agent(responses=[{"match": "x", "output": "y", "tool_calls": [{"args": {}}]}])
+
+
+def _turns(*said: str) -> list[Message]:
+    messages: list[Message] = []
+    for text in said:
+        messages += [Message(role="user", content=text), Message(role="assistant", content="…")]
+    return messages[:-1]
+
+
+async def test_a_rule_with_a_turn_answers_only_at_that_turn() -> None:
+    scripted = agent(
+        responses=[
+            {"turn": 1, "output": "What is your order number?"},
+            {"match": "A-", "turn": 2, "output": "Refund issued."},
+        ],
+        default="Sorry?",
+    )
+
+    first = await scripted.respond(case("I want a refund"), timeout=1)
+    second = await scripted.respond(case(_turns("I want a refund", "A-1234")), timeout=1)
+    third = await scripted.respond(case(_turns("x", "y", "A-1234")), timeout=1)
+
+    assert first.output == "What is your order number?"
+    assert second.output == "Refund issued."
+    assert third.output == "Sorry?"
+
+
+def test_a_turn_is_counted_from_one() -> None:
+    with pytest.raises(ValueError, match="turn"):
+        ScriptedAgentConfig.model_validate({"responses": [{"turn": 0, "output": "x"}]})
