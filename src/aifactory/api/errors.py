@@ -170,7 +170,13 @@ _DOCUMENTED = {
     "503": "The database cannot be reached; see Retry-After.",
 }
 _CONFLICTS = {"createAgent", "createSuite", "importSuite", "submitBatch", "reflectAgent"}
-_NAMES_IDS_OUTSIDE_THE_PATH = {"runTest", "submitBatch", "compareRuns"}
+_NAMES_IDS_OUTSIDE_THE_PATH = {
+    "runTest",
+    "submitBatch",
+    "compareRuns",
+    "getReviewQueue",
+    "exportGoldenSet",
+}
 
 
 def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:

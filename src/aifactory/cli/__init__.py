@@ -8,6 +8,7 @@
 ``remote.py``   ``submit`` and ``status``: runs on a server, through the SDK
 ``insights.py`` ``report`` and ``compare``
 ``reflect.py``  ``reflect``: the reflection loop on a server
+``review.py``   ``review agreement`` and ``review export``: judges against people
 ``common.py``   what they share: consoles, exit codes, errors, the way to a server
 ==============  ==========================================================
 
@@ -23,7 +24,7 @@ from typing import Annotated
 import typer
 
 from aifactory import __version__
-from aifactory.cli import insights, reflect, remote, run, server, smoke, worker
+from aifactory.cli import insights, reflect, remote, review, run, server, smoke, worker
 from aifactory.cli.common import out
 
 __all__ = ["app", "main"]
@@ -59,6 +60,7 @@ app.command("compare")(insights.compare)
 app.command("reflect")(reflect.reflect)
 app.add_typer(server.db_app, name="db")
 app.add_typer(server.keys_app, name="keys")
+app.add_typer(review.review_app, name="review")
 
 
 def main() -> None:

@@ -48,4 +48,4 @@ def test_every_command_is_registered_in_order() -> None:
         "compare",
         "reflect",
     ]
-    assert groups == ["db", "keys"]
+    assert groups == ["db", "keys", "review"]
