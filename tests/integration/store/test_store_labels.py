@@ -1,0 +1,154 @@
+"""Labels and the review queue's strategies in the store, on both databases."""
+
+from __future__ import annotations
+
+from tests.fakes.review_data import RUBRIC, Judged, judged_run
+
+from aifactory.domain.review import judged_check
+from aifactory.store import labels_repo, results_repo, review_repo, runs_repo
+from aifactory.store.database import Database
+
+pytest_plugins = ["tests.fakes.databases"]
+
+AGENT = "bot"
+
+
+async def label(
+    db: Database, result_id: str, passed: bool, reviewer: str = "alice", check: int | None = None
+) -> None:
+    async with db.write() as session:
+        result = await results_repo.get_result(session, result_id)
+        run = await runs_repo.get_run(session, result.run_id or "")
+        await labels_repo.add_label(
+            session,
+            result,
+            suite_id=run.suite_id,
+            check=check,
+            judged=judged_check(result, check),
+            passed=passed,
+            score=None,
+            comment=None,
+            reviewer=reviewer,
+            api_key_id=f"key-{reviewer}",
+        )
+
+
+async def test_a_label_keeps_what_it_is_measured_against(database: Database) -> None:
+    run = await judged_run(database, AGENT, [Judged("a", 0.3, extra_check=True)])
+    await label(database, run.result_ids[0], True)
+    await label(database, run.result_ids[0], False, check=0)  # 'contains': no judge
+    async with database.session() as session:
+        votes = await labels_repo.agreement_votes(session, agent_id=AGENT)
+        listed = await labels_repo.list_labels(session, run.result_ids[0])
+    (vote,) = votes
+    assert (vote.target, vote.check_type, vote.criterion, vote.judge_passed) == (
+        1,
+        "llm_rubric",
+        RUBRIC,
+        False,
+    )
+    assert [(lb.check, lb.passed, lb.reviewer) for lb in listed] == [
+        (None, True, "alice"),
+        (0, False, "alice"),
+    ]
+
+
+async def test_agreement_votes_filter_by_agent_suite_and_check_type(database: Database) -> None:
+    mine = await judged_run(database, AGENT, [Judged("a", 0.9)], suite_id="refunds")
+    other = await judged_run(database, "other", [Judged("b", 0.9)])
+    await label(database, mine.result_ids[0], True)
+    await label(database, other.result_ids[0], True)
+    async with database.session() as session:
+        assert len(await labels_repo.agreement_votes(session)) == 2
+        assert len(await labels_repo.agreement_votes(session, agent_id=AGENT)) == 1
+        assert len(await labels_repo.agreement_votes(session, suite_id="refunds")) == 1
+        assert await labels_repo.agreement_votes(session, check_type="factuality") == []
+
+
+async def test_unlabeled_reads_newest_first_or_in_case_order(database: Database) -> None:
+    first = await judged_run(database, AGENT, [Judged(f"old {i}", 0.9) for i in range(3)])
+    second = await judged_run(database, AGENT, [Judged(f"new {i}", 0.9) for i in range(3)])
+    await label(database, second.result_ids[2], True)
+    async with database.session() as session:
+        by_run = await review_repo.unlabeled(session, run_id=first.run_id, agent_id=None, limit=10)
+        by_agent = await review_repo.unlabeled(session, run_id=None, agent_id=AGENT, limit=3)
+    assert [i.test_case.name for i in by_run] == ["old 0", "old 1", "old 2"]
+    assert [i.test_case.name for i in by_agent] == ["new 1", "new 0", "old 2"]
+
+
+async def test_uncertain_pages_past_certain_results_and_stops_at_its_scan_bound(
+    database: Database,
+) -> None:
+    # 450 sure results, then (last in case order) two the judge was unsure of.
+    cases = [Judged(f"sure {i}", 0.95) for i in range(450)]
+    cases += [Judged("near", 0.6), Judged("split", 0.95, samples=[0.1, 0.95, 0.99])]
+    run = await judged_run(database, AGENT, cases)
+    async with database.session() as session:
+        found = await review_repo.uncertain(
+            session, run_id=run.run_id, agent_id=None, limit=5, reviewer="alice"
+        )
+        bounded = await review_repo.uncertain(
+            session, run_id=run.run_id, agent_id=None, limit=5, reviewer="alice", max_scanned=400
+        )
+    assert [i.test_case.name for i in found] == ["near", "split"]
+    assert bounded == []
+    await label(database, run.result_ids[450], True, reviewer="alice")
+    async with database.session() as session:
+        for_alice = await review_repo.uncertain(
+            session, run_id=run.run_id, agent_id=None, limit=5, reviewer="alice"
+        )
+        for_bob = await review_repo.uncertain(
+            session, run_id=run.run_id, agent_id=None, limit=5, reviewer="bob"
+        )
+    assert [i.test_case.name for i in for_alice] == ["split"]
+    assert [i.test_case.name for i in for_bob] == ["near", "split"]
+    assert for_bob[0].review is not None and for_bob[0].review.passed is True
+
+
+async def test_disputed_confirms_on_the_latest_labels(database: Database) -> None:
+    run = await judged_run(
+        database, AGENT, [Judged("a", 0.9), Judged("b", 0.9), Judged("c", 0.1), Judged("d", 0.1)]
+    )
+    await label(database, run.result_ids[0], False)  # contradicts
+    await label(database, run.result_ids[1], False)
+    await label(database, run.result_ids[1], True)  # ... no longer
+    await label(database, run.result_ids[2], True, reviewer="bob")  # contradicts (judge failed)
+    await label(database, run.result_ids[3], False)  # agrees
+    async with database.session() as session:
+        everyone = await review_repo.disputed(
+            session, run_id=None, agent_id=AGENT, limit=10, reviewer="carol"
+        )
+        not_bobs = await review_repo.disputed(
+            session, run_id=run.run_id, agent_id=None, limit=10, reviewer="bob"
+        )
+    assert [i.test_case.name for i in everyone] == ["c", "a"]  # most recently labeled first
+    assert everyone[0].review_reason == "bob passed what the judge failed (check 0, llm_rubric)"
+    assert [i.test_case.name for i in not_bobs] == ["a"]
+
+
+async def test_reviews_and_run_verdicts(database: Database) -> None:
+    run = await judged_run(database, AGENT, [Judged("a", 0.9), Judged("b", 0.9), Judged("c", 0.1)])
+    await label(database, run.result_ids[0], False, reviewer="alice")
+    await label(database, run.result_ids[0], False, reviewer="bob")
+    await label(database, run.result_ids[0], True, reviewer="carol")
+    await label(database, run.result_ids[1], True, reviewer="alice")
+    await label(database, run.result_ids[1], False, reviewer="bob")  # a tie
+    await label(database, run.result_ids[2], False, reviewer="alice", check=0)  # check-level only
+    async with database.session() as session:
+        reviews = await labels_repo.reviews_of(session, run.result_ids)
+        verdicts = sorted(await labels_repo.run_verdicts(session, run.run_id), key=str)
+        run_record = await labels_repo.with_run_review(
+            session, await runs_repo.get_run(session, run.run_id)
+        )
+    assert {k: (v.labels, v.passed) for k, v in reviews.items()} == {
+        run.result_ids[0]: (3, False),
+        run.result_ids[1]: (2, None),
+        run.result_ids[2]: (1, None),
+    }
+    assert verdicts == sorted([(True, False), (True, None)], key=str)
+    assert run_record.summary is not None
+    assert run_record.summary["review"] == {
+        "labeled": 1,
+        "human_pass_rate": 0.0,
+        "judge_pass_rate": 1.0,
+    }
