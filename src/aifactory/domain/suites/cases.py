@@ -110,6 +110,10 @@ def make_case(raw: dict[str, Any], ctx: Context, *, label: str, prefix: str) -> 
             exc, raw, ctx, case=label, prefix=prefix, what="a test case"
         ) from exc
     validate_specs(case.checks, ctx, case=label, prefix=join_path(prefix, "checks"))
+    for index, turn in enumerate(case.turns or ()):
+        validate_specs(
+            turn.checks, ctx, case=label, prefix=join_path(prefix, f"turns[{index}].checks")
+        )
     return case
 
 

@@ -10,11 +10,19 @@ Names: the test's ``description``, else ``test N`` (1-based, in file order), the
 the file has several prompts.
 
 Assertions map one to one onto checks (``not-X`` negates, ``weight`` is kept); ``defaultTest``
-assertions come first, as in promptfoo. ``similar`` keeps promptfoo's default threshold of
-0.75. Anything that would change what is tested but has no counterpart (an assertion type,
-a file reference that cannot be read, ``scenarios``, nunjucks tags) refuses the whole file;
-things that only concern how promptfoo calls models (``providers``, transforms, grader
-settings) are ignored with a warning on the suite.
+assertions come first, as in promptfoo.
+
+A test whose provider (its own, or ``defaultTest``'s) is ``promptfoo:simulated-user`` is a
+conversation with a simulated user: ``instructions`` (the provider's ``config``, else the test's
+``vars.instructions``, filled with the vars) is the persona, ``maxTurns`` the ``max_turns``; its
+assertions judge the whole conversation (``scope: "conversation"``). Such a test is one case,
+whatever the prompts (in promptfoo they instruct the agent; here the agent under test answers).
+
+``similar`` keeps promptfoo's default threshold of 0.75. Anything that would change what is
+tested but has no counterpart (an assertion type, a file reference that cannot be read,
+``scenarios``, nunjucks tags) refuses the whole file; things that only concern how promptfoo
+calls models (``providers``, transforms, grader settings) are ignored with a warning on the
+suite.
 """
 
 from __future__ import annotations
@@ -38,7 +46,9 @@ from aifactory.domain.suites.promptfoo_prompts import (
 )
 from aifactory.domain.suites.reading import Context
 from aifactory.domain.suites.references import is_ref, read_ref, ref_data
-from aifactory.domain.suites.templates import as_text, shorten
+from aifactory.domain.suites.templates import TemplateError, as_text, render_template, shorten
+
+SIMULATED_USER = "promptfoo:simulated-user"
 
 _IGNORED_TOP = {
     "providers": "promptfoo 'providers' are ignored: the agent under test is chosen when the "
@@ -90,8 +100,9 @@ def _test_cases(
     label: str,
     at: str,
 ) -> list[TestCase]:
+    simulator = _simulator_config(test, default)
     for key in ("provider", "providers"):
-        if key in test:
+        if key in test and not (key == "provider" and simulator is not None):
             ctx.warn(
                 f"The '{key}' of test {label!r} is ignored: the agent under test is "
                 "chosen when the suite runs."
@@ -122,6 +133,18 @@ def _test_cases(
         base = label
         if matrix_keys:
             base += " (" + ", ".join(f"{k}={shorten(as_text(combo[k]))}" for k in matrix_keys) + ")"
+        if simulator is not None:
+            if prompts:
+                ctx.warn(
+                    "The prompts of promptfoo:simulated-user tests are not sent: in promptfoo "
+                    "they instruct the agent, and here the agent under test answers."
+                )
+            conversation = _simulated_case(simulator, combo, checks, ctx, label=label, at=at)
+            conversation |= {"name": base[:500], "metadata": metadata}
+            if threshold is not None:
+                conversation["threshold"] = threshold
+            cases.append(_validated(conversation, ctx, label=label, at=at))
+            continue
         missing: set[str] = set()
         inputs: list[tuple[str, Any]] = []
         for index, prompt in chosen:
@@ -145,13 +168,69 @@ def _test_cases(
             }
             if threshold is not None:
                 raw_case["threshold"] = threshold
-            try:
-                cases.append(TestCase.model_validate(raw_case))
-            except ValidationError as exc:
-                raise validation_error(
-                    exc, raw_case, ctx, case=label, prefix=at, what="a promptfoo test"
-                ) from exc
+            cases.append(_validated(raw_case, ctx, label=label, at=at))
     return cases
+
+
+def _validated(raw_case: dict[str, Any], ctx: Context, *, label: str, at: str) -> TestCase:
+    try:
+        return TestCase.model_validate(raw_case)
+    except ValidationError as exc:
+        raise validation_error(
+            exc, raw_case, ctx, case=label, prefix=at, what="a promptfoo test"
+        ) from exc
+
+
+def _provider_id(provider: Any) -> str | None:
+    if isinstance(provider, str):
+        return provider
+    if isinstance(provider, dict) and isinstance(provider.get("id"), str):
+        return str(provider["id"])
+    return None
+
+
+def _simulator_config(test: dict[str, Any], default: dict[str, Any]) -> dict[str, Any] | None:
+    """The simulated-user provider's config when the test talks to one (its own provider
+    first, else ``defaultTest``'s), else None."""
+    provider = test["provider"] if "provider" in test else default.get("provider")
+    if _provider_id(provider) != SIMULATED_USER:
+        return None
+    config = provider.get("config") if isinstance(provider, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def _simulated_case(
+    config: dict[str, Any],
+    values: dict[str, Any],
+    checks: list[Any],
+    ctx: Context,
+    *,
+    label: str,
+    at: str,
+) -> dict[str, Any]:
+    """The fields of a conversation with a simulated user, from the provider's config."""
+    instructions = config.get("instructions", values.get("instructions"))
+    if not isinstance(instructions, str) or not instructions.strip():
+        raise ctx.error(
+            "A promptfoo:simulated-user test needs 'instructions' (in the provider's config or "
+            "in vars.instructions) saying who the user is and what they want.",
+            case=label,
+            at=f"{at}.vars.instructions",
+        )
+    try:
+        persona = render_template(instructions, values, set()).strip()
+    except TemplateError as exc:
+        raise ctx.error(
+            f"The instructions cannot be filled: {exc}.", case=label, at=f"{at}.vars.instructions"
+        ) from exc
+    user: dict[str, Any] = {"persona": persona}
+    if "maxTurns" in config:
+        user["max_turns"] = config["maxTurns"]
+    return {
+        "simulated_user": user,
+        "checks": [c.model_copy(update={"scope": "conversation"}) for c in checks],
+        "vars": values,
+    }
 
 
 def _load_tests(raw: Any, ctx: Context) -> list[tuple[str, Any]]:
