@@ -1,0 +1,245 @@
+"""Human review at scale: an agent with 100,000 judged results and 5,000 labels on PostgreSQL.
+
+Starts ``aifactory serve`` on a scratch PostgreSQL database (127.0.0.1:5432, user postgres),
+loads an agent's history with COPY (100,000 finished results over 20 runs, each graded by an
+``llm_rubric`` judge on one of three rubrics, a third with three samples) and 5,000 labels by
+three reviewers (the server key's own name among them; 1,000 results labeled twice, so the
+reviewers' alpha is computed), then times over HTTP, keep-alive, one request at a time:
+
+- ``GET /api/v1/judges/agreement?agent_id=…`` (target: under 200 ms);
+- the next item of the review queue, ``GET /api/v1/review/queue?agent_id=…&limit=1``, for each
+  strategy (target: under 100 ms), and a reviewer's step: label the item, then fetch the next.
+
+Prints p50, p95 and max of each, and drops the database. Not part of the test suite.
+
+    .venv/bin/python bench/review_agreement.py [--results 100000] [--labels 5000] [--repeats 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+from _server import PG_HOST, PG_PORT, PG_USER, aifactory_server
+
+AGENT = "bench-bot"
+RUNS = 20
+REVIEWER = "bootstrap-1"
+"""The name the server gives the key it was started with: the reviewer the queue is asked for."""
+RUBRICS = [
+    "States the refund window (30 days) and how to start a refund.",
+    "Is polite and never blames the customer.",
+    "Answers in the customer's language, without jargon.",
+]
+REASON = (
+    "The answer states the 30-day window and links the refund form; it does not mention "
+    "store credit, which the policy allows, so it is mostly but not entirely complete. "
+) * 2
+
+
+def judge_score(rng: random.Random) -> float:
+    """Mostly sure verdicts, some near the threshold: roughly 8% within 0.15 of 0.5."""
+    roll = rng.random()
+    if roll < 0.08:
+        return rng.uniform(0.36, 0.64)
+    if roll < 0.75:
+        return rng.uniform(0.7, 1.0)
+    return rng.uniform(0.0, 0.3)
+
+
+def result_row(
+    rng: random.Random, run_id: str, index: int, finished: datetime
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    rubric = RUBRICS[index % len(RUBRICS)]
+    score = judge_score(rng)
+    details: dict[str, Any] = {"score": score, "threshold": 0.5, "judge_passed": score >= 0.5}
+    if index % 3 == 0:
+        samples = sorted(min(1.0, max(0.0, score + rng.gauss(0, 0.08))) for _ in range(3))
+        details |= {"samples": samples, "min": samples[0], "max": samples[-1], "stdev": 0.05}
+    passed = score >= 0.5
+    check = {
+        "type": "llm_rubric",
+        "status": "passed" if passed else "failed",
+        "passed": passed,
+        "score": score,
+        "weight": 1.0,
+        "reason": REASON,
+        "details": details,
+        "usage": {"input_tokens": 600, "output_tokens": 120, "cost_usd": 0.0012},
+    }
+    case = {
+        "name": f"case {index}",
+        "input": f"Customer question number {index} about a refund for order {index * 7}.",
+        "checks": [{"type": "llm_rubric", "rubric": rubric, "threshold": 0.5}],
+    }
+    row = (
+        str(uuid.uuid4()), run_id, AGENT, 1, index, 0, json.dumps(case), "",
+        "passed" if passed else "failed", passed, score, "" if passed else REASON,
+        "Refunds are accepted within 30 days: use the form at /refunds.", json.dumps([check]),
+        "[]", 800.0, 600, 120, 0.0004, 600, 120, 0.0012, False, 1, finished, finished,
+    )  # fmt: skip
+    return row, {"passed": passed, "rubric": rubric, "finished": finished}
+
+
+RESULT_COLUMNS = [
+    "id", "run_id", "agent_id", "agent_version", "case_index", "repeat_index", "test_case", "tags",
+    "status", "passed", "score", "feedback", "output", "checks", "tool_calls", "latency_ms",
+    "input_tokens", "output_tokens", "cost_usd", "judge_input_tokens", "judge_output_tokens",
+    "judge_cost_usd", "cached", "attempts", "created_at", "finished_at",
+]  # fmt: skip
+LABEL_COLUMNS = [
+    "id", "result_id", "agent_id", "run_id", "suite_id", "check_index", "judged_check",
+    "check_type", "criterion", "judge_passed", "passed", "score", "comment", "reviewer",
+    "api_key_id", "created_at",
+]  # fmt: skip
+
+
+async def load(dbname: str, n_results: int, n_labels: int) -> None:
+    """COPY the agent's results and labels into the server's (already migrated) database."""
+    rng = random.Random(2024)
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=dbname)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    try:
+        await conn.execute(
+            "INSERT INTO agents (id, name, current_version, results_count, created_at, updated_at)"
+            " VALUES ($1, $1, 1, $2, $3, $3)",
+            AGENT,
+            n_results,
+            start,
+        )
+        await conn.execute(
+            "INSERT INTO agent_versions (agent_id, version, kind, config, max_concurrency, state,"
+            " created_at) VALUES ($1, 1, 'scripted', '{}', 8, 'active', $2)",
+            AGENT,
+            start,
+        )
+        per_run = n_results // RUNS
+        results: list[tuple[str, str, dict[str, Any]]] = []
+        for n in range(RUNS):
+            run_id = str(uuid.uuid4())
+            base = start + timedelta(hours=n)
+            rows, meta = [], []
+            for i in range(per_run):
+                row, info = result_row(rng, run_id, i, base + timedelta(milliseconds=i))
+                rows.append(row)
+                meta.append((row[0], run_id, info))
+            passed = sum(1 for _, _, info in meta if info["passed"])
+            await conn.execute(
+                "INSERT INTO runs (id, agent_id, agent_version, status, total, completed, passed,"
+                " failed, errored, cancelled, repeat, metadata, created_at, started_at,"
+                " finished_at) VALUES ($1, $2, 1, 'completed', $3, $3, $4, $5, 0, 0, 1, '{}',"
+                " $6, $6, $7)",
+                run_id,
+                AGENT,
+                per_run,
+                passed,
+                per_run - passed,
+                base,
+                base + timedelta(minutes=10),
+            )
+            await conn.copy_records_to_table("results", records=rows, columns=RESULT_COLUMNS)
+            results.extend(meta)
+            print(f"\rloaded {len(results):,} results", end="", flush=True)
+        print()
+        twice = n_labels // 5
+        chosen = rng.sample(results, n_labels - twice)
+        labels = []
+        reviewers = [REVIEWER, "bob", "carol"]
+        for k, (result_id, run_id, info) in enumerate(chosen):
+            pair = [reviewers[k % 3]] + ([reviewers[(k + 1) % 3]] if k < twice else [])
+            for reviewer in pair:
+                human = info["passed"] if rng.random() < 0.87 else not info["passed"]
+                labels.append(
+                    (
+                        str(uuid.uuid4()), result_id, AGENT, run_id, None, None, 0, "llm_rubric",
+                        info["rubric"], info["passed"], human, None, None, reviewer,
+                        None, info["finished"] + timedelta(days=1, seconds=k),
+                    )
+                )  # fmt: skip
+        await conn.copy_records_to_table("labels", records=labels, columns=LABEL_COLUMNS)
+        print(f"loaded {len(labels):,} labels on {len(chosen):,} results")
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+def timed(label: str, repeats: int, call: Callable[[], Any]) -> None:
+    call()  # warm: the first call pays for connections and caches
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    print(
+        f"{label:<52} p50 {statistics.median(ordered):7.1f} ms   p95 {p95:7.1f} ms"
+        f"   max {ordered[-1]:7.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", type=int, default=100_000)
+    parser.add_argument("--labels", type=int, default=5_000)
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+
+    with aifactory_server(postgres=True, workers=1) as server:
+        dbname = server.database_url.rsplit("/", 1)[-1]
+        started = time.perf_counter()
+        asyncio.run(load(dbname, args.results, args.labels))
+        print(f"load: {time.perf_counter() - started:.1f} s")
+        with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as http:
+
+            def get(path: str, **params: Any) -> httpx.Response:
+                answer = http.get(path, params=params)
+                answer.raise_for_status()
+                return answer
+
+            report = get("/api/v1/judges/agreement", agent_id=AGENT).json()["items"]
+            for item in report:
+                kappa_ci = item["kappa_ci"]
+                print(
+                    f"  {item['criterion'][:40]:<40} labeled {item['labeled']:>5}  agreement "
+                    f"{item['agreement']:.1%}  kappa {item['kappa']:.2f} "
+                    f"[{kappa_ci['low']:.2f}, {kappa_ci['high']:.2f}]  alpha "
+                    f"{item['reviewer_alpha']:.2f}"
+                )
+            timed(
+                "GET /judges/agreement?agent_id",
+                args.repeats,
+                lambda: get("/api/v1/judges/agreement", agent_id=AGENT),
+            )
+            for strategy in ("uncertain", "disagreement", "unlabeled"):
+                timed(
+                    f"GET /review/queue ({strategy}, limit 1)",
+                    args.repeats,
+                    lambda s=strategy: get(  # type: ignore[misc]
+                        "/api/v1/review/queue", agent_id=AGENT, strategy=s, limit=1
+                    ),
+                )
+
+            def step() -> None:
+                (item,) = get(
+                    "/api/v1/review/queue", agent_id=AGENT, strategy="uncertain", limit=1
+                ).json()["items"]
+                http.post(
+                    f"/api/v1/results/{item['id']}/labels", json={"passed": True}
+                ).raise_for_status()
+
+            timed("label the item, then GET the next (uncertain)", args.repeats, step)
+
+
+if __name__ == "__main__":
+    main()
