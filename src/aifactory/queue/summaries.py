@@ -12,8 +12,13 @@ from aifactory.store.database import Database
 
 
 def result_cost(result: TestResult) -> float:
-    """What a result cost: the agent's usage plus the judge's (unknown prices count as zero)."""
-    return (result.usage.cost_usd or 0.0) + (result.judge_usage.cost_usd or 0.0)
+    """What a result cost: the agent's usage plus the judge's and the simulated user's (unknown
+    prices count as zero)."""
+    return (
+        (result.usage.cost_usd or 0.0)
+        + (result.judge_usage.cost_usd or 0.0)
+        + (result.simulator_usage.cost_usd or 0.0)
+    )
 
 
 async def build_summary(
@@ -49,7 +54,7 @@ async def store_summary(
 
 
 async def spent_usd(db: Database, run_id: str) -> float:
-    """Agent plus judge cost of the run's finished results."""
+    """Agent, judge and simulated user cost of the run's finished results."""
     total = 0.0
     async with db.session() as session:
         async for chunk in results_repo.iter_run_results(session, run_id):

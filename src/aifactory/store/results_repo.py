@@ -52,6 +52,12 @@ _RESULT_COLUMNS = (
     _r.error,
     _r.cached,
     _r.finished_at,
+    _r.transcript,
+    _r.turns,
+    _r.stop_reason,
+    _r.simulator_input_tokens,
+    _r.simulator_output_tokens,
+    _r.simulator_cost_usd,
 )
 
 
@@ -69,8 +75,17 @@ def _no_nul(value: Any) -> Any:
     return value
 
 
+def _transcript_json(result: TestResult) -> list[Any] | None:
+    if result.transcript is None:
+        return None
+    entries = [entry.model_dump(mode="json", exclude_none=True) for entry in result.transcript]
+    return [_no_nul(entry) for entry in entries]
+
+
 def outcome_values(result: TestResult, now: datetime) -> dict[str, Any]:
     """The columns a finished result sets on its row, finished at ``now``, its lease cleared."""
+    simulator = result.simulator_usage
+    conversation = result.transcript is not None
     return {
         "status": result.status,
         "passed": result.passed,
@@ -88,6 +103,12 @@ def outcome_values(result: TestResult, now: datetime) -> dict[str, Any]:
         "judge_cost_usd": result.judge_usage.cost_usd,
         "error": _no_nul(result.error),
         "cached": result.cached,
+        "transcript": _transcript_json(result),
+        "turns": result.turns,
+        "stop_reason": result.stop_reason,
+        "simulator_input_tokens": simulator.input_tokens if conversation else None,
+        "simulator_output_tokens": simulator.output_tokens if conversation else None,
+        "simulator_cost_usd": simulator.cost_usd if conversation else None,
         "finished_at": now,
         "lease_owner": None,
         "lease_expires_at": None,
@@ -192,6 +213,14 @@ def _to_result(row: Any) -> TestResult:
             "error": row.error,
             "cached": bool(row.cached),
             "created_at": row.finished_at,
+            "transcript": row.transcript,
+            "turns": row.turns,
+            "stop_reason": row.stop_reason,
+            "simulator_usage": {
+                "input_tokens": row.simulator_input_tokens or 0,
+                "output_tokens": row.simulator_output_tokens or 0,
+                "cost_usd": row.simulator_cost_usd,
+            },
         }
     )
 

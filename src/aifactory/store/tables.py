@@ -71,6 +71,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+NullableJSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""JSON whose Python ``None`` is SQL ``NULL`` (not the JSON ``null``), for optional documents."""
 
 
 def utcnow() -> datetime:
@@ -221,6 +223,13 @@ class Result(Base):
     judge_cost_usd: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    transcript: Mapped[list[Any] | None] = mapped_column(NullableJSONType)
+    """A conversation's messages (bounded to about 256 KB); NULL for single-turn cases."""
+    turns: Mapped[int | None] = mapped_column(Integer)
+    stop_reason: Mapped[str | None] = mapped_column(String(20))
+    simulator_input_tokens: Mapped[int | None] = mapped_column(Integer)
+    simulator_output_tokens: Mapped[int | None] = mapped_column(Integer)
+    simulator_cost_usd: Mapped[float | None] = mapped_column(Float)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
