@@ -21,18 +21,25 @@ def validate_check(spec: CheckSpec, *, field: str) -> None:
 
 
 def validate_cases(cases: Iterable[TestCase], *, where: str = "test_cases") -> int:
-    """Validate every case's checks; returns how many cases there were.
+    """Validate every case's checks (a conversation's turns' too); returns how many cases there
+    were.
 
     Big batches repeat the same few check specs, so each distinct spec is built once.
     """
     count = 0
     seen: set[str] = set()
-    for index, case in enumerate(cases):
-        for position, spec in enumerate(case.checks):
+
+    def validate(specs: list[CheckSpec], field: str) -> None:
+        for position, spec in enumerate(specs):
             key = spec.model_dump_json()
             if key not in seen:
                 seen.add(key)
-                validate_check(spec, field=f"{where}[{index}].checks[{position}]")
+                validate_check(spec, field=f"{field}[{position}]")
+
+    for index, case in enumerate(cases):
+        validate(case.checks, f"{where}[{index}].checks")
+        for number, turn in enumerate(case.turns or ()):
+            validate(turn.checks, f"{where}[{index}].turns[{number}].checks")
         count += 1
     return count
 
