@@ -66,7 +66,6 @@ async def services(
     """
     from aifactory.agents.env import EnvPolicy
     from aifactory.agents.ssrf import AddressPolicy
-    from aifactory.service.provisioning import first_key_notice, provision
     from aifactory.queue.base import make_queue
     from aifactory.service.agents import AgentService
     from aifactory.service.auth import Authenticator
@@ -74,6 +73,7 @@ async def services(
     from aifactory.service.keys import KeyService
     from aifactory.service.operations import OperationsService
     from aifactory.service.probe import DatabaseProbe
+    from aifactory.service.provisioning import first_key_notice, provision
     from aifactory.service.reflection import ReflectionService
     from aifactory.service.review import ReviewService
     from aifactory.service.runs import RunService
