@@ -10,6 +10,22 @@ DEMO_AGENT: dict[str, Any] = {
     "kind": "scripted",
     "config": {
         "responses": [
+            # A conversation: a broken order is handled only once its number is given.
+            {
+                "match": "arrived broken",
+                "turn": 1,
+                "output": "I'm sorry to hear that! What is your order number?",
+            },
+            {
+                "match": r"\bA-\d{4}\b",
+                "regex": True,
+                "turn": 2,
+                "output": "Thank you. I found your order; a replacement ships today.",
+                "tool_calls": [
+                    {"name": "lookup_order", "args": {"order": "A-1234"}},
+                    {"name": "send_replacement", "args": {"order": "A-1234"}},
+                ],
+            },
             {"match": "refund", "output": "Refunds are possible within 30 days of purchase."},
             {
                 "match": "password",
@@ -61,6 +77,25 @@ DEMO_SUITE: dict[str, Any] = {
             "input": "What's the weather tomorrow?",
             "tags": ["guardrails"],
             "checks": [{"type": "regex", "pattern": "only help", "flags": "i"}],
+        },
+        {
+            "name": "broken order needs its number",
+            "tags": ["orders", "conversation"],
+            "turns": [
+                {
+                    "input": "My headphones arrived broken.",
+                    "checks": [{"type": "icontains", "value": "order number"}],
+                },
+                {
+                    "input": "It's A-1234.",
+                    "checks": [{"type": "icontains", "value": "replacement"}],
+                },
+            ],
+            "checks": [
+                {"type": "tool_sequence", "names": ["lookup_order", "send_replacement"]},
+                {"type": "turn_count", "max": 2},
+                {"type": "not_icontains", "value": "only help", "scope": "each"},
+            ],
         },
         {
             "name": "says thirty in words",

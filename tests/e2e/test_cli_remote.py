@@ -70,7 +70,7 @@ def test_submit_a_stored_suite_and_a_suite_file(tmp_path: Path) -> None:
         # The demo suite has one failure planted on purpose.
         proc = cli("submit", "demo-support-bot", "demo-support", cwd=tmp_path, url=server.url)
         assert proc.returncode == 1, proc.stdout + proc.stderr
-        assert "4 passed, 1 failed, 0 errors of 5" in proc.stdout
+        assert "5 passed, 1 failed, 0 errors of 6" in proc.stdout
         run_id = proc.stdout.split()[1]
         status = cli("status", run_id, cwd=tmp_path, url=server.url)
         assert status.returncode == 0

@@ -43,7 +43,7 @@ def test_the_readme_sdk_snippet_runs_as_pasted(
         exec(compile(snippet, "README.md", "exec"), {"__name__": "__main__"})
     printed = capsys.readouterr().out.split(maxsplit=2)
     # The demo suite has one failure planted on purpose.
-    assert printed[:2] == ["4", "1"]
+    assert printed[:2] == ["5", "1"]
     assert "'low':" in printed[2] and "'high':" in printed[2]
 
 
