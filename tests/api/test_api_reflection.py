@@ -165,10 +165,12 @@ async def test_a_candidate_that_only_fits_the_train_part_is_rejected_on_the_hold
     states = {v.version: v.state for v in (await service.client.agent_versions("coder")).items}
     assert states == {1: "active", 2: "archived", 3: "archived"}
 
-    # The second round was told what the first candidate did.
+    # The second round was told what the first candidate did on the train cases, and nothing the
+    # holdout measured.
     first, second = overfitting_script.reflector_prompts
     assert "<history>\nNo earlier candidates." in first
-    assert 'verdict="rejected"' in second and "holdout pass rate 25%" in second
+    assert 'verdict="rejected"' in second and "train pass rate 100%." in second
+    assert "25%" not in second and "holdout" not in second.lower()
     for text in await holdout_inputs(service, r):
         assert text not in first and text not in second
 
