@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from aifactory.bootstrap import runner_factory
 from aifactory.cli.common import console
+from aifactory.cli.failures import ConversationCounter, Failure, failure_of
 from aifactory.domain.models import AgentSpec, RunSummary, TestCase
 from aifactory.domain.suites import iter_cases, load_suite
 from aifactory.engine.budget import require_run_prices
@@ -43,8 +44,9 @@ class RunOutcome:
 
     summary: RunSummary
     suite_name: str
-    failures: list[tuple[str, str, str]]
-    """The first few failed or errored cases: name, status, reason."""
+    failures: list[Failure]
+    """The first few failed or errored cases: name, status, reason and, for a conversation, the
+    failing turn."""
 
 
 @dataclass(slots=True)
@@ -110,12 +112,13 @@ def load_agent_file(path: Path) -> AgentSpec:
 
 
 def progress_bar(total: int) -> Progress:
-    """The run's progress bar: done/total, pass rate so far, ETA."""
+    """The run's progress bar: done/total, pass rate so far, conversations done, ETA."""
     return Progress(
         TextColumn("[bold]running"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("pass {task.fields[rate]}"),
+        TextColumn("{task.fields[conversations]}"),
         TimeRemainingColumn(),
         console=console,
         transient=False,
@@ -131,7 +134,10 @@ async def execute(request: RunRequest) -> RunOutcome:
     if request.suite.suffix.lower() in STREAMED_FORMATS:
         # Validate the whole file first (bad input must exit 2 before anything runs),
         # then stream it again for the run so memory stays flat.
-        total_cases = sum(1 for _ in iter_cases(request.suite))
+        total_cases = conversation_cases = 0
+        for case in iter_cases(request.suite):
+            total_cases += 1
+            conversation_cases += case.is_conversation
         if total_cases == 0:
             raise SuiteError("The suite has no test cases.", file=str(request.suite))
         cases = iter_cases(request.suite)
@@ -141,6 +147,7 @@ async def execute(request: RunRequest) -> RunOutcome:
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         suite_name = suite.name or suite_name
         total_cases = len(suite.test_cases)
+        conversation_cases = sum(case.is_conversation for case in suite.test_cases)
         cases = suite.test_cases
     if request.budget_usd is not None:
         # Before anything runs: a budget that a model without a price could overspend unseen.
@@ -171,17 +178,22 @@ async def execute(request: RunRequest) -> RunOutcome:
                     budget_usd=request.budget_usd,
                 )
                 summary = await _run_with_progress(
-                    cases, runner, sink, options, spec, total, request.quiet
+                    cases,
+                    runner,
+                    sink,
+                    options,
+                    spec,
+                    (total, conversation_cases * request.repeat),
+                    request.quiet,
                 )
             finally:
                 await agent.aclose()
         _write_reports(request, sink, summary, suite_name, spec.id or spec.name or "agent")
-        failures: list[tuple[str, str, str]] = []
+        failures: list[Failure] = []
         if summary.failed or summary.errored:
             for result in sink.results():
                 if result.status != "passed":
-                    reason = result.error if result.status == "error" else result.feedback
-                    failures.append((result.test_case.name, result.status, reason or ""))
+                    failures.append(failure_of(result))
                     if len(failures) >= FAILURES_SHOWN:
                         break
     finally:
@@ -197,15 +209,22 @@ async def _run_with_progress(
     sink: SpoolSink,
     options: RunOptions,
     spec: AgentSpec,
-    total: int,
+    totals: tuple[int, int],
     quiet: bool,
 ) -> RunSummary:
+    """Run with a progress bar; ``totals`` are the results and the conversations to come."""
+    total, conversations = totals
     if quiet:
         return await run_cases(
             cases, runner, sink, options=options, limiter=rate_limiter(spec), total=total
         )
+    counter = ConversationCounter(sink)
+
+    def talked() -> str:
+        return f"conversations {counter.done}/{conversations}" if conversations else ""
+
     progress = progress_bar(total)
-    task = progress.add_task("run", total=total or None, rate="—")
+    task = progress.add_task("run", total=total or None, rate="—", conversations=talked())
     last = 0.0
 
     def on_progress(summary: SummaryBuilder) -> None:
@@ -216,20 +235,20 @@ async def _run_with_progress(
             return
         last = now
         rate = f"{summary.passed / done:.1%}" if done else "—"
-        progress.update(task, completed=done, rate=rate)
+        progress.update(task, completed=done, rate=rate, conversations=talked())
 
     with progress:
         result = await run_cases(
             cases,
             runner,
-            sink,
+            counter,
             options=options,
             limiter=rate_limiter(spec),
             total=total,
             on_progress=on_progress,
         )
         rate = f"{result.pass_rate:.1%}" if result.pass_rate is not None else "—"
-        progress.update(task, completed=result.completed, rate=rate)
+        progress.update(task, completed=result.completed, rate=rate, conversations=talked())
     return result
 
 

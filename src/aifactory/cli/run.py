@@ -7,8 +7,9 @@ command starts so that ``aifactory --help`` stays quick.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,6 +18,9 @@ from rich.table import Table
 from aifactory.cli.common import EXIT_FAILED, EXIT_PASSED, bad_input, out
 from aifactory.domain.models import RunSummary
 from aifactory.errors import AIFactoryError, CheckSpecError, ConfigError, SuiteError
+
+if TYPE_CHECKING:
+    from aifactory.cli.failures import Failure
 
 
 def run(
@@ -73,17 +77,24 @@ def run(
     raise typer.Exit(verdict(outcome.summary, fail_under))
 
 
-def print_failures(failures: list[tuple[str, str, str]], *, more: int) -> None:
-    """The first failed and errored cases with their reasons."""
+def print_failures(failures: Sequence[Failure], *, more: int) -> None:
+    """The first failed and errored cases with their reasons; a conversation's with its failing
+    turn."""
     if not failures:
         return
+    turns = any(f.turn for f in failures)
     table = Table(title="Cases that did not pass", show_header=True, header_style="bold")
     table.add_column("case")
     table.add_column("status")
+    if turns:
+        table.add_column("turn")
     table.add_column("reason", overflow="fold")
-    for name, status, reason in failures:
-        style = "red" if status == "failed" else "magenta"
-        table.add_row(escape(name), f"[{style}]{escape(status)}[/]", escape(reason[:300]))
+    for failure in failures:
+        style = "red" if failure.status == "failed" else "magenta"
+        cells = [escape(failure.name), f"[{style}]{escape(failure.status)}[/]"]
+        if turns:
+            cells.append(escape(failure.turn))
+        table.add_row(*cells, escape(failure.reason[:300]))
     out.print(table)
     if more > len(failures):
         out.print(f"…and {more - len(failures)} more; write a report with --markdown or --json.")
@@ -148,9 +159,42 @@ def print_summary(summary: RunSummary, *, title: str) -> None:
         table.add_row(f"pass@{k}", f"{value:.1%}", "")
     if summary.flaky_cases:
         table.add_row("flaky cases", str(len(summary.flaky_cases)), "")
+    _conversation_rows(table, summary)
     if summary.stopped_reason:
         table.add_row("stopped early", escape(summary.stopped_reason), "")
     out.print(table)
+
+
+def _conversation_rows(table: Table, summary: RunSummary) -> None:
+    """The conversations' figures: how many passed, their turns, how they ended."""
+    talks = summary.conversations
+    if talks is None or not talks.total:
+        return
+    ci = talks.pass_rate_ci
+    table.add_row(
+        "conversations passed",
+        f"{talks.passed} / {talks.total}"
+        + ("" if talks.pass_rate is None else f" ({talks.pass_rate:.1%})"),
+        f"{ci.low:.1%} – {ci.high:.1%}" if ci else "",
+    )
+    if talks.mean_turns is not None:
+        table.add_row("agent replies per conversation", f"{talks.mean_turns:.1f}", "")
+    if talks.stop_reasons:
+        ended = ", ".join(f"{reason} {n}" for reason, n in talks.stop_reasons.items())
+        table.add_row("conversations ended", escape(ended), "")
+    if talks.mean_turns_to_goal is not None:
+        goal_ci = talks.turns_to_goal_ci
+        table.add_row(
+            "turns to goal (simulated users)",
+            f"{talks.mean_turns_to_goal:.1f}",
+            f"{goal_ci.low:.1f} – {goal_ci.high:.1f}" if goal_ci else "",
+        )
+    if summary.simulator_usage.input_tokens:
+        table.add_row(
+            "simulated user tokens in / out",
+            f"{summary.simulator_usage.input_tokens} / {summary.simulator_usage.output_tokens}",
+            "",
+        )
 
 
 def list_checks(
