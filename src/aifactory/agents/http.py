@@ -61,7 +61,8 @@ CONTRACT_BODY: dict[str, str] = {
     "messages": "{{messages}}",
     "session_id": "{{session_id}}",
 }
-"""What a conversation's turn sends when the agent's config gives no body template."""
+"""What a conversation's turn sends when the agent's config gives no body template (built
+directly, as this template would fill)."""
 
 
 class GuardedResolver(AbstractResolver):
@@ -97,15 +98,22 @@ class GuardedResolver(AbstractResolver):
 def _literal_guard(policy: AddressPolicy) -> aiohttp.TraceConfig:
     """Checks a request's host when it is an address literal, which no resolver ever sees."""
 
+    # A host's verdict never changes under one policy: remember the hosts that passed.
+    passed: set[str] = set()
+
     async def on_request_start(
         _session: aiohttp.ClientSession,
         _context: object,
         params: aiohttp.TraceRequestStartParams,
     ) -> None:
         host = params.url.host
-        literal = parse_ip_literal(host) if host else None
-        if host and literal is not None:
+        if not host or host in passed:
+            return
+        literal = parse_ip_literal(host)
+        if literal is not None:
             policy.check_ip(host, literal)
+        if len(passed) < 256:
+            passed.add(host)
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(on_request_start)
@@ -254,7 +262,11 @@ class HTTPAgent:
             for name, value in config.headers.items()
         }
         if state is not None and self._contract_body:
-            body: Any = fill(CONTRACT_BODY, values, secrets, self._env)
+            body: Any = {
+                "input": values.lookup("input"),
+                "messages": values.lookup("messages"),
+                "session_id": values.session_id,
+            }
         elif self._templated_body:
             body = fill(config.body, values, secrets, self._env)
         else:

@@ -91,7 +91,7 @@ class CaseValues:
             return case.input_text()
         if name == "messages":
             if self._messages is None:
-                self._messages = [m.model_dump() for m in case.messages()]
+                self._messages = [{"role": m.role, "content": m.content} for m in case.messages()]
             return self._messages
         if name == "session_id":
             return self.session_id

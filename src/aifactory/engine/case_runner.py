@@ -58,15 +58,13 @@ class CaseRunner:
     _conversations: ConversationRunner | None = None
 
     def build_checks(self, case: TestCase) -> list[BuiltCheck]:
-        """Validate a case's checks (a conversation's turn checks too) and build the case's;
-        raises :class:`CheckSpecError`.
+        """Validate a case's checks; raises :class:`CheckSpecError`.
 
         Cases mostly repeat the same few checks (a suite's defaults, a batch's cases read back
         from the store as new objects), so a built check is remembered by the spec's content:
-        at most :data:`_MAX_BUILT` of them, however many cases this runner sees.
+        at most :data:`_MAX_BUILT` of them, however many cases this runner sees. (A
+        conversation's turn checks are built when it runs.)
         """
-        for turn in case.turns or ():
-            self.build_specs(turn.checks)
         return self.build_specs(case.checks)
 
     def build_specs(self, specs: Sequence[CheckSpec]) -> list[BuiltCheck]:
@@ -114,10 +112,8 @@ class CaseRunner:
             "test_case": case,
         }
         try:
-            if checks is not None and not case.is_conversation:
-                built = list(checks)
-            else:
-                built = self.build_checks(case)
+            built = list(checks) if checks is not None else self.build_checks(case)
+            turn_checks = [self.build_specs(turn.checks) for turn in case.turns or ()]
         except CheckSpecError as exc:
             return TestResult(
                 **base,
@@ -130,7 +126,7 @@ class CaseRunner:
             )
         if case.is_conversation:
             return await self.conversations().run(
-                case, built, case_index=case_index, repeat_index=repeat_index
+                case, built, turn_checks, case_index=case_index, repeat_index=repeat_index
             )
         try:
             reply, cached = await self.reply(case, repeat_index)
@@ -171,7 +167,6 @@ class CaseRunner:
                 agent=self.agent,
                 ctx=self.ctx,
                 options=self.options,
-                build=self.build_specs,
                 conversation_timeout_s=self.options.conversation_timeout_s,
                 simulators=self.simulators,
             )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,9 +46,7 @@ from aifactory.domain.models import (
     Usage,
 )
 from aifactory.engine.agent_call import CallOptions, call_agent
-from aifactory.errors import AgentError, CheckSpecError, SimulatorError
-
-BuildChecks = Callable[[Sequence[CheckSpec]], list[BuiltCheck]]
+from aifactory.errors import AgentError, SimulatorError
 
 
 class _Stop(Exception):
@@ -94,15 +92,14 @@ class ConversationRunner:
     Args:
         agent: the agent under test; each conversation opens its own session.
         ctx: what checks may use (the judge).
-        options: the per-turn time limit and retries, and the conversation's own limit.
-        build: validates and builds check specs (the case runner's, which remembers them).
+        options: the per-turn time limit and retries.
+        conversation_timeout_s: the whole conversation's time limit.
         simulators: gives the simulated user for a case's model; None when none is configured.
     """
 
     agent: Agent
     ctx: CheckContext
     options: CallOptions
-    build: BuildChecks
     conversation_timeout_s: float
     simulators: SimulatorSource | None = None
 
@@ -110,11 +107,18 @@ class ConversationRunner:
         self,
         case: TestCase,
         built: Sequence[BuiltCheck],
+        turn_checks: Sequence[list[BuiltCheck]] = (),
         *,
         case_index: int = 0,
         repeat_index: int = 0,
     ) -> TestResult:
-        """Hold the conversation and grade it; every failure becomes data in the result."""
+        """Hold the conversation and grade it; every failure becomes data in the result.
+
+        Args:
+            case: a case with ``turns`` or a ``simulated_user``.
+            built: the case's checks, built.
+            turn_checks: each scripted turn's checks, built (in turn order).
+        """
         base: dict[str, Any] = {
             "case_index": case_index,
             "repeat_index": repeat_index,
@@ -126,7 +130,7 @@ class ConversationRunner:
         try:
             async with asyncio.timeout(self.conversation_timeout_s):
                 if case.turns is not None:
-                    stop = await self._scripted(talk)
+                    stop = await self._scripted(talk, turn_checks)
                 else:
                     assert case.simulated_user is not None
                     stop = await self._simulated(talk, case.simulated_user)
@@ -147,14 +151,11 @@ class ConversationRunner:
 
     # -- the two kinds of conversation -------------------------------------------------------
 
-    async def _scripted(self, talk: _Talk) -> StopReason:
+    async def _scripted(self, talk: _Talk, turn_checks: Sequence[list[BuiltCheck]]) -> StopReason:
         turns = talk.case.turns
         assert turns is not None
         for number, turn in enumerate(turns, 1):
-            try:
-                built = self.build(turn.checks)
-            except CheckSpecError as exc:  # validated before the run; kept as data here
-                raise _Stop(f"Invalid check in turn {number}: {exc}", None) from exc
+            built = turn_checks[number - 1] if number <= len(turn_checks) else []
             talk.said(turn.input, number)
             await self._agent_turn(talk, number, turn.checks, built)
         return "completed"
@@ -222,38 +223,48 @@ class ConversationRunner:
             talk.waiting_on_agent = False
         talk.replies += 1
         talk.history.append(Message(role="assistant", content=reply.output))
-        entry = TranscriptEntry(
-            role="assistant",
-            content=reply.output,
-            turn=number,
-            tool_calls=list(reply.tool_calls),
-            latency_ms=reply.latency_ms,
-            usage=reply.usage,
-        )
+        fields: dict[str, Any] = {
+            "role": "assistant",
+            "content": reply.output,
+            "turn": number,
+            "tool_calls": list(reply.tool_calls),
+            "latency_ms": reply.latency_ms,
+            "usage": reply.usage,
+        }
         if built:
-            results = await self._turn_checks(built, reply, turn_case, [*talk.entries, entry])
-            entry = entry.model_copy(update={"checks": results})
+            results = await self._turn_checks(built, reply, turn_case, talk.entries, fields)
+            fields["checks"] = results
+            # Grading names the turn of what did not pass (only those reasons are shown).
             talk.turn_results.extend(
-                r.model_copy(update={"reason": f"turn {number}: {r.reason}"}) for r in results
+                r if r.passed else r.model_copy(update={"reason": f"turn {number}: {r.reason}"})
+                for r in results
             )
-        talk.entries.append(entry)
+        talk.entries.append(TranscriptEntry(**fields))
 
     async def _turn_checks(
         self,
         built: list[BuiltCheck],
         reply: AgentReply,
         case: TestCase,
-        so_far: list[TranscriptEntry],
+        before: list[TranscriptEntry],
+        reply_fields: dict[str, Any],
     ) -> list[CheckResult]:
-        with_transcript = dataclasses.replace(self.ctx, transcript=so_far)
-
-        def ctx_for(check: BuiltCheck) -> CheckContext:
-            return with_transcript if check.whole_conversation else self.ctx
-
-        slow = [b for b in built if b.io_bound]
-        if len(slow) <= 1:
-            return [await run_check(b, reply, case, ctx_for(b)) for b in built]
-        return list(await asyncio.gather(*(run_check(b, reply, case, ctx_for(b)) for b in built)))
+        ctx = self.ctx
+        whole = ctx
+        if any(b.whole_conversation for b in built):
+            # Conversation checks of a turn read the conversation so far, this reply included.
+            so_far = [*before, TranscriptEntry(**reply_fields)]
+            whole = dataclasses.replace(ctx, transcript=so_far)
+        if sum(1 for b in built if b.io_bound) <= 1:
+            return [
+                await run_check(b, reply, case, whole if b.whole_conversation else ctx)
+                for b in built
+            ]
+        return list(
+            await asyncio.gather(
+                *(run_check(b, reply, case, whole if b.whole_conversation else ctx) for b in built)
+            )
+        )
 
     async def _case_checks(
         self, built: Sequence[BuiltCheck], case: TestCase, entries: list[TranscriptEntry]

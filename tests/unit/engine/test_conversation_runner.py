@@ -149,6 +149,31 @@ async def test_a_failing_turn_fails_the_conversation_and_names_the_turn() -> Non
     assert not result.transcript[3].checks[0].passed
 
 
+async def test_conversation_checks_on_a_turn_read_the_conversation_so_far() -> None:
+    case = {
+        "name": "so far",
+        "turns": [
+            {"input": "I want a refund", "checks": [{"type": "turn_count", "max": 1}]},
+            {
+                "input": "It is A-1234",
+                "checks": [
+                    {"type": "turn_count", "min": 2, "max": 2},
+                    {"type": "tool_sequence", "names": ["refund"], "strict": True},
+                ],
+            },
+        ],
+    }
+
+    result = await run(case)
+
+    assert result.status == "passed", result.feedback
+    assert result.transcript is not None
+    assert [c.reason for c in result.transcript[3].checks] == [
+        "the agent replied 2 times",
+        "the tools called were exactly refund",
+    ]
+
+
 async def test_a_turn_rule_answers_only_at_its_turn() -> None:
     result = await run(
         {"name": "late refund", "turns": [{"input": "hello"}, {"input": "refund please"}]}
