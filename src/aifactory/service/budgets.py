@@ -11,18 +11,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from aifactory.domain.models import TestCase
 from aifactory.engine.budget import (
     Spender,
     UnpricedBudget,
     agent_spender,
-    is_judged,
+    case_is_judged,
     judge_spender,
     priced,
     require_prices,
-    uses_judge,
+    simulator_spender,
 )
 from aifactory.errors import InvalidInput
 from aifactory.llm.pricing import PriceTable
@@ -54,11 +52,20 @@ def batch_budget(metadata: dict[str, Any]) -> float | None:
     return float(value)
 
 
-async def _suite_uses_judge(session: AsyncSession, suite_id: str) -> bool:
-    async for case in suites_repo.iter_suite_cases(session, suite_id):
-        if any(is_judged(check.type) for check in case.checks):
-            return True
-    return False
+class _Spenders:
+    """What a run's cases would spend on: the judge, and their simulated users' models."""
+
+    def __init__(self) -> None:
+        self.judged = False
+        self.models: dict[str | None, None] = {}
+
+    def add(self, case: TestCase) -> None:
+        self.judged = self.judged or case_is_judged(case)
+        if case.simulated_user is not None:
+            self.models[case.simulated_user.model] = None
+
+    def simulators(self, settings: Settings) -> list[Spender]:
+        return [simulator_spender(settings, model) for model in self.models]
 
 
 async def require_budget_prices(
@@ -79,7 +86,8 @@ async def require_budget_prices(
         field: The request field that holds the budget, for the message and ``details``.
         agent_id: The stored agent (its current version's config).
         test_cases: The run's cases, or
-        suite_id: the stored suite they come from (read only when the judge has no price).
+        suite_id: the stored suite they come from (read only when the judge or the default
+            simulated user has no price).
         reflector: The reflector, for a reflection.
 
     Raises:
@@ -90,15 +98,24 @@ async def require_budget_prices(
     judge = judge_spender(settings)
     async with db.session() as session:
         spec = (await agents_repo.get_agent(session, agent_id)).spec
-        judged = False
-        if not priced(judge, prices):
+        spenders = _Spenders()
+        if not priced(judge, prices) or not priced(simulator_spender(settings), prices):
             if test_cases is not None:
-                judged = uses_judge(test_cases)
+                for case in test_cases:
+                    spenders.add(case)
             elif suite_id is not None:
-                judged = await _suite_uses_judge(session, suite_id)
+                async for case in suites_repo.iter_suite_cases(session, suite_id):
+                    spenders.add(case)
     try:
         require_prices(
-            [agent_spender(spec), judge if judged else None, reflector], prices, budget=field
+            [
+                agent_spender(spec),
+                judge if spenders.judged else None,
+                reflector,
+                *spenders.simulators(settings),
+            ],
+            prices,
+            budget=field,
         )
     except UnpricedBudget as exc:
         details = [{"field": field, "message": str(exc), "models": [s.model for s in exc.missing]}]
