@@ -82,3 +82,34 @@ def test_the_cases_are_read_only_when_the_judge_has_no_price() -> None:
     with pytest.raises(UnpricedBudget, match="house-judge"):
         require_run_prices(unpriced, scripted, cases, budget="--budget-usd")
     assert read == [True]
+
+
+def test_conversation_checks_that_call_the_judge_count_even_on_turns() -> None:
+    on_a_turn = TestCase.model_validate(
+        {"name": "t", "turns": [{"input": "a", "checks": [{"type": "llm_rubric", "rubric": "r"}]}]}
+    )
+
+    assert uses_judge([case("goal_completed")])
+    assert uses_judge([on_a_turn])
+
+
+def test_a_simulated_users_model_needs_a_price() -> None:
+    scripted = AgentSpec(kind="scripted", config={})
+    simulated = TestCase.model_validate(
+        {"name": "s", "simulated_user": {"persona": "p", "model": "openai:house-sim"}}
+    )
+    unpriced_default = load_settings(
+        {
+            "AIFACTORY_JUDGE_MODEL": "anthropic:claude-haiku-4-5",
+            "AIFACTORY_SIMULATOR_MODEL": "openai:house-default",
+        }
+    )
+
+    with pytest.raises(UnpricedBudget) as refused:
+        require_run_prices(unpriced_default, scripted, lambda: [simulated], budget="--budget-usd")
+    assert "the simulated user's model 'openai:house-sim' (from simulated_user.model)" in str(
+        refused.value
+    )
+    plain = TestCase.model_validate({"name": "s", "simulated_user": {"persona": "p"}})
+    with pytest.raises(UnpricedBudget, match="AIFACTORY_SIMULATOR_MODEL"):
+        require_run_prices(unpriced_default, scripted, lambda: [plain], budget="--budget-usd")
