@@ -25,8 +25,8 @@ def standalone_app() -> FastAPI:
     """The app of ``main:app``, which may be all there is: ``uvicorn main:app`` on its own.
 
     No parent process may have provisioned the database, so each process does as it starts,
-    under the database-wide lock (:mod:`aifactory.service.provisioning`), and prints a first admin key
-    when it made one. Settings that cannot give a usable database are one line on stderr and
+    under the database-wide lock (:mod:`aifactory.service.provisioning`), and prints a first admin
+    key when it made one. Settings that cannot give a usable database are one line on stderr and
     exit status 2, before anything starts.
     """
     settings = load_settings()
