@@ -59,15 +59,43 @@ def _cohens_d(comparison: Comparison) -> str:
     return "—" if d is None else f"{d:+.2f}"
 
 
-def _flip_rows(out: IO[str], flips: list[Flip]) -> None:
-    out.write("| case | repeat | base | head | score |\n|---|---|---|---|---|\n")
-    for flip in flips[:MAX_FLIPS_SHOWN]:
+def write_flips(
+    out: IO[str],
+    flips: list[Flip],
+    *,
+    limit: int = MAX_FLIPS_SHOWN,
+    columns: tuple[str, str] = ("base", "head"),
+) -> None:
+    """A table of the first ``limit`` flips (case names escaped), then how many more there are."""
+    out.write(f"| case | repeat | {columns[0]} | {columns[1]} | score |\n|---|---|---|---|---|\n")
+    for flip in flips[:limit]:
         out.write(
             f"| {_cell(flip.name)} | {flip.repeat_index} | {flip.base_status} | "
             f"{flip.head_status} | {flip.base_score:.2f} → {flip.head_score:.2f} |\n"
         )
-    if len(flips) > MAX_FLIPS_SHOWN:
-        out.write(f"\n…and {len(flips) - MAX_FLIPS_SHOWN} more.\n")
+    if len(flips) > limit:
+        out.write(f"\n…and {len(flips) - limit} more.\n")
+
+
+def write_findings(out: IO[str], comparison: Comparison, *, sides: tuple[str, str]) -> None:
+    """The comparison's tests as a list: pairs and flips, McNemar, the score interval, the
+    effect size and the unpaired cases; ``sides`` names base and head ("base", "head")."""
+    c = comparison
+    base, head = sides
+    out.write(
+        f"- **{c.pairs}** paired cases: **{c.mcnemar.b}** regressed (passed → not passed), "
+        f"**{c.mcnemar.c}** improved.\n"
+        f"- McNemar's exact test on pass/fail: p = {_p(c.mcnemar.p_value)} (α = {c.alpha}).\n"
+        f"- Mean score difference ({head} − {base}): {_signed(c.score_diff.mean)}, "
+        f"{_diff_ci(c)}.\n"
+        f"- Effect size: Cohen's d = {_cohens_d(c)}; pass-rate difference "
+        f"{_signed_pct(c.effect_size.pass_rate_diff)}.\n"
+    )
+    if c.only_in_base or c.only_in_head:
+        out.write(
+            f"- Unpaired: {len(c.only_in_base)} only in {base}, {len(c.only_in_head)} only in "
+            f"{head} (left out of the tests).\n"
+        )
 
 
 def write_comparison_markdown(out: IO[str], comparison: Comparison) -> None:
@@ -90,26 +118,13 @@ def write_comparison_markdown(out: IO[str], comparison: Comparison) -> None:
     )
     out.write(f"| mean score | {_score(base.mean_score)} | {_score(head.mean_score)} |\n")
     out.write(f"| cases | {base.completed} | {head.completed} |\n\n")
-    out.write(
-        f"- **{c.pairs}** paired cases: **{c.mcnemar.b}** regressed (passed → not passed), "
-        f"**{c.mcnemar.c}** improved.\n"
-        f"- McNemar's exact test on pass/fail: p = {_p(c.mcnemar.p_value)} (α = {c.alpha}).\n"
-        f"- Mean score difference (head − base): {_signed(c.score_diff.mean)}, "
-        f"{_diff_ci(c)}.\n"
-        f"- Effect size: Cohen's d = {_cohens_d(c)}; pass-rate difference "
-        f"{_signed_pct(c.effect_size.pass_rate_diff)}.\n"
-    )
-    if c.only_in_base or c.only_in_head:
-        out.write(
-            f"- Unpaired: {len(c.only_in_base)} only in base, {len(c.only_in_head)} only in head "
-            "(left out of the tests).\n"
-        )
+    write_findings(out, c, sides=("base", "head"))
     if c.regressions:
         out.write(f"\n### Regressions ({len(c.regressions)})\n\n")
-        _flip_rows(out, c.regressions)
+        write_flips(out, c.regressions)
     if c.improvements:
         out.write(f"\n### Improvements ({len(c.improvements)})\n\n")
-        _flip_rows(out, c.improvements)
+        write_flips(out, c.improvements)
 
 
 def _ci(interval: Interval | None) -> str:
