@@ -103,6 +103,23 @@ def short_id(value: str | None) -> str:
     return value.split("-", 1)[0]
 
 
+STOP_REASONS = {
+    "completed": "scripted turns done",
+    "goal_reached": "goal reached",
+    "gave_up": "user gave up",
+    "max_turns": "turn limit reached",
+    "agent_error": "agent error",
+}
+"""Why a conversation ended, as people read it."""
+
+
+def stop_reason(reason: str | None) -> str:
+    """A conversation's stop reason in words (``goal_reached`` → ``goal reached``)."""
+    if not reason:
+        return "stopped early"
+    return STOP_REASONS.get(reason, reason.replace("_", " "))
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "duration": duration,
     "interval": interval,
@@ -112,6 +129,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "pvalue": pvalue,
     "short_id": short_id,
     "signed": signed,
+    "stop_reason": stop_reason,
     "usd": usd,
     "when": when,
 }

@@ -19,6 +19,7 @@ from aifactory.domain.runs import Run
 from aifactory.errors import NotFound
 from aifactory.service.container import Services
 from aifactory.web.charts import IntervalBar, Point, interval_bar, trend_chart
+from aifactory.web.conversations import ConversationView, conversation_view
 from aifactory.web.formatting import interval, num, pct, short_id, when
 
 CSRF_MESSAGE = (
@@ -123,6 +124,7 @@ class SummaryView:
     flaky_cases: list[str] = field(default_factory=list)
     pass_at_k: Mapping[str, float] = field(default_factory=dict)
     stopped_reason: str | None = None
+    conversations: ConversationView | None = None
     final: bool = False
     """False while the run goes on: the figures are from the counters so far."""
 
@@ -168,6 +170,7 @@ def summary_view(run: Run) -> SummaryView:
         flaky_cases=list(summary.get("flaky_cases") or []),
         pass_at_k=summary.get("pass_at_k") or {},
         stopped_reason=summary.get("stopped_reason"),
+        conversations=conversation_view(summary),
         final=True,
     )
 
