@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aifactory.cli.failures import ConversationCounter, failing_turn, failure_of
+from aifactory.cli.failures import ConversationCounter, failure_of
 from aifactory.domain.models import CheckResult, TestCase, TestResult, TranscriptEntry
+from aifactory.domain.turn_failures import failing_turn
 from aifactory.engine.runner import ListSink
 
 FAILED = CheckResult(type="contains", status="failed", passed=False, score=0.0, reason="no")
