@@ -283,3 +283,29 @@ async def test_a_simulated_user_talks_to_the_agent_through_the_fake_provider(
     assert len(simulator_calls) + 4 == len(
         [r for r in fake_llm.requests if "You play" in str(r.json.get("system"))]
     )
+
+
+async def test_run_comparison_pairs_conversations_by_name_and_repeat(service: Service) -> None:
+    await service.client.create_agent(AGENT)
+    single = {
+        "name": "one message",
+        "input": "refund",
+        "checks": [{"type": "contains", "value": "order"}],
+    }
+    cases = [SCRIPTED, single]
+    base = await service.client.submit_batch("support-bot", test_cases=cases, repeat=2)
+    await service.client.wait_for_run(base.run_id, timeout=30, poll_s=0.05)
+    # The new version no longer answers the order number with a refund: the conversation fails.
+    forgetful = {**AGENT["config"], "responses": AGENT["config"]["responses"][:1]}  # type: ignore[index]
+    await service.client.update_agent("support-bot", config=forgetful)
+    head = await service.client.submit_batch("support-bot", test_cases=cases[::-1], repeat=2)
+    await service.client.wait_for_run(head.run_id, timeout=30, poll_s=0.05)
+
+    comparison = await service.client.compare_runs(base.run_id, head.run_id)
+    assert comparison.pairs == 4
+    assert (comparison.only_in_base, comparison.only_in_head) == ([], [])
+    assert sorted((f.name, f.repeat_index) for f in comparison.regressions) == [
+        ("refund needs the order number", 0),
+        ("refund needs the order number", 1),
+    ]
+    assert comparison.improvements == []

@@ -104,6 +104,7 @@ def test_a_conversation_is_a_chat_with_each_turns_checks_beside_its_reply(
         "2 agent replies · ended: scripted turns done"
     )
     expect(case.locator("table.checks")).to_contain_text("(each reply)")
+    expect(case.locator("table.checks")).to_contain_text("(whole conversation)")
     expect(case.locator("pre.output")).to_have_count(0)
 
 

@@ -1,4 +1,5 @@
-"""Which turn of a conversation a failure belongs to, as reports and the command line name it."""
+"""Which turn of a conversation a failure belongs to, and what a case check of it judged, as the
+reports, the dashboard and the command line name them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from aifactory.domain.models import CheckSpec, TestResult
 from aifactory.errors import CheckSpecError
 
 
-def _scope(spec: CheckSpec) -> str:
-    """What the check judged: checks of the whole conversation read it whatever their scope."""
+def judged_scope(spec: CheckSpec) -> str:
+    """What a case check of a conversation judged: ``last``, ``each`` or ``conversation``
+    (checks of the whole conversation, such as ``turn_count``, read it whatever their scope)."""
     try:
         check_type, _negated = resolve_type(spec.type)
     except CheckSpecError:
@@ -33,7 +35,7 @@ def failing_turn(result: TestResult) -> str:
     for index, check in enumerate(result.checks):
         if check.passed:
             continue
-        scope = _scope(specs[index]) if index < len(specs) else "last"
+        scope = judged_scope(specs[index]) if index < len(specs) else "last"
         if scope == "last" and result.turns:
             turns.add(result.turns)
         elif scope == "each" and check.details:

@@ -18,6 +18,8 @@ from markupsafe import Markup
 
 from aifactory import __version__
 from aifactory.domain.models import Interval, RunSummary, TestResult
+from aifactory.domain.stop_reasons import stop_reason_words
+from aifactory.domain.turn_failures import failing_turn, judged_scope
 from aifactory.reports import charts
 
 HISTOGRAM_BINS = 10
@@ -104,7 +106,57 @@ def _case(result: TestResult) -> dict[str, Any]:
         "output": result.output,
         "latency": f"{result.latency_ms:.0f} ms" if result.latency_ms is not None else "",
         "checks": result.checks,
+        "conversation": _conversation(result),
     }
+
+
+def _conversation(result: TestResult) -> dict[str, Any] | None:
+    """A conversation's transcript and how it ended; None for a single-turn case."""
+    if result.transcript is None:
+        return None
+    turns = result.turns or 0
+    turn = failing_turn(result)
+    return {
+        "transcript": result.transcript,
+        "summary": (
+            f"{turns} agent repl{'y' if turns == 1 else 'ies'} · ended: "
+            f"{stop_reason_words(result.stop_reason)}"
+        ),
+        "stop": stop_reason_words(result.stop_reason),
+        "failing": (
+            "" if not turn else "the whole conversation" if turn == "all" else f"turn {turn}"
+        ),
+        "user": result.test_case.simulated_user,
+        "scopes": [judged_scope(spec) for spec in result.test_case.checks],
+    }
+
+
+def _conversation_cards(summary: RunSummary) -> list[tuple[str, str, str]]:
+    """The summary's cards on the run's conversations: ``(title, value, note)``."""
+    talks = summary.conversations
+    if talks is None or not talks.total:
+        return []
+    cards = [
+        (
+            "Conversations passed",
+            f"{talks.passed} / {talks.total}",
+            f"{pct(talks.pass_rate)} · {ci_text(talks.pass_rate_ci)}",
+        )
+    ]
+    if talks.mean_turns is not None:
+        ended = ", ".join(
+            f"{stop_reason_words(reason)} {n}" for reason, n in talks.stop_reasons.items()
+        )
+        cards.append(("Agent replies per conversation", f"{talks.mean_turns:.1f}", ended))
+    for turn, row in talks.by_turn.items():
+        cards.append((f"Turn {turn} passed", pct(row.pass_rate), f"{row.passed} of {row.total}"))
+    if talks.mean_turns_to_goal is not None:
+        goal_ci = talks.turns_to_goal_ci
+        note = f"{talks.goal_reached} of {talks.simulated} reached their goal"
+        if goal_ci is not None:
+            note += f" · 95% CI {goal_ci.low:.1f}–{goal_ci.high:.1f}"
+        cards.append(("Turns to goal", f"{talks.mean_turns_to_goal:.1f}", note))
+    return cards
 
 
 def _cases(results: Iterable[TestResult]) -> Iterator[dict[str, Any]]:
@@ -218,6 +270,7 @@ def write_html(
         "cost": cost,
         "tokens": tokens,
         "pass_at_k": [(k, pct(v)) for k, v in summary.pass_at_k.items()],
+        "conversation_cards": _conversation_cards(summary),
         "tags": tag_rows,
         "tag_chart": _tag_chart(tag_rows),
         "score_chart": (

@@ -7,6 +7,8 @@ from typing import IO
 from xml.sax.saxutils import escape, quoteattr
 
 from aifactory.domain.models import RunSummary, TestResult
+from aifactory.domain.stop_reasons import stop_reason_words
+from aifactory.domain.turn_failures import failing_turn
 
 _INVALID_XML = dict.fromkeys(
     [c for c in range(0x20) if c not in (0x9, 0xA, 0xD)] + [0xFFFE, 0xFFFF], None
@@ -25,6 +27,32 @@ def _attr(text: str) -> str:
 def _case_name(result: TestResult) -> str:
     name = result.test_case.name
     return f"{name} [repeat {result.repeat_index}]" if result.repeat_index else name
+
+
+def _transcript_lines(result: TestResult) -> list[str]:
+    """A conversation as text: each message with its turn, each reply's checks under it."""
+    lines: list[str] = []
+    for entry in result.transcript or ():
+        who = {"user": "user", "assistant": "agent"}.get(entry.role, "--")
+        turn = f"[turn {entry.turn}] " if entry.turn is not None else ""
+        lines.append(f"{turn}{who}: {entry.content}")
+        for call in entry.tool_calls:
+            lines.append(f"    tool call: {call.name}")
+        for check in entry.checks:
+            lines.append(f"    [{check.status}] {check.type}: {check.reason}")
+    return lines
+
+
+def _conversation_line(result: TestResult) -> str:
+    turns = result.turns or 0
+    line = (
+        f"conversation: {turns} agent repl{'y' if turns == 1 else 'ies'}, "
+        f"ended: {stop_reason_words(result.stop_reason)}"
+    )
+    turn = failing_turn(result)
+    if turn:
+        line += "; failed: " + ("the whole conversation" if turn == "all" else f"turn {turn}")
+    return line
 
 
 def write_junit(
@@ -53,15 +81,25 @@ def write_junit(
             tag = "error" if result.status == "error" else "failure"
             message = result.error if result.status == "error" and result.error else result.feedback
             body_lines = [f"score: {result.score:.3f}"]
+            if result.transcript is not None:
+                body_lines.append(_conversation_line(result))
             for check in result.checks:
                 body_lines.append(f"[{check.status}] {check.type}: {check.reason}")
-            if result.output is not None:
+            if result.transcript is not None:
+                body_lines.append("transcript:")
+                body_lines.extend(_transcript_lines(result))
+            elif result.output is not None:
                 body_lines.append("output:")
                 body_lines.append(result.output)
             out.write(
                 f"\n      <{tag} message={_attr(message or result.status)} "
                 f"type={_attr(result.status)}>{escape(_clean(chr(10).join(body_lines)))}</{tag}>\n"
                 "    "
+            )
+        elif result.transcript is not None:
+            lines = [_conversation_line(result), *_transcript_lines(result)]
+            out.write(
+                f"\n      <system-out>{escape(_clean(chr(10).join(lines)))}</system-out>\n    "
             )
         out.write("</testcase>\n")
     out.write("  </testsuite>\n</testsuites>\n")

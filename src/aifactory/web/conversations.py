@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aifactory.domain.stop_reasons import stop_reason_words
 from aifactory.web.charts import IntervalBar, interval_bar
-from aifactory.web.formatting import stop_reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def conversation_view(summary: Mapping[str, Any]) -> ConversationView | None:
         pass_rate_ci=figures.get("pass_rate_ci"),
         mean_turns=figures.get("mean_turns"),
         stop_reasons=[
-            (reason, stop_reason(reason), int(count))
+            (reason, stop_reason_words(reason), int(count))
             for reason, count in (figures.get("stop_reasons") or {}).items()
         ],
         turns=turns,

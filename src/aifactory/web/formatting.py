@@ -9,6 +9,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from aifactory.domain.stop_reasons import stop_reason_words
+from aifactory.domain.turn_failures import judged_scope
+
 DASH = "—"
 
 
@@ -103,33 +106,17 @@ def short_id(value: str | None) -> str:
     return value.split("-", 1)[0]
 
 
-STOP_REASONS = {
-    "completed": "scripted turns done",
-    "goal_reached": "goal reached",
-    "gave_up": "user gave up",
-    "max_turns": "turn limit reached",
-    "agent_error": "agent error",
-}
-"""Why a conversation ended, as people read it."""
-
-
-def stop_reason(reason: str | None) -> str:
-    """A conversation's stop reason in words (``goal_reached`` → ``goal reached``)."""
-    if not reason:
-        return "stopped early"
-    return STOP_REASONS.get(reason, reason.replace("_", " "))
-
-
 FILTERS: dict[str, Callable[..., str]] = {
     "duration": duration,
     "interval": interval,
     "ms": ms,
     "num": num,
     "pct": pct,
+    "judged_scope": judged_scope,
     "pvalue": pvalue,
     "short_id": short_id,
     "signed": signed,
-    "stop_reason": stop_reason,
+    "stop_reason": stop_reason_words,
     "usd": usd,
     "when": when,
 }
