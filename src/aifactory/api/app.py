@@ -31,6 +31,7 @@ from aifactory.api.routes import (
 from aifactory.api.startup import check_settings, session_secret
 from aifactory.service.container import Services
 from aifactory.settings import Settings
+from aifactory.web import review_pages
 from aifactory.web import routes as dashboard
 
 log = logging.getLogger("aifactory.api")
@@ -110,6 +111,7 @@ def create_app(
         app.include_router(router)
     # The dashboard at "/": server-rendered pages, kept out of the OpenAPI document.
     app.include_router(dashboard.router)
+    app.include_router(review_pages.router)
     install_docs(app)
 
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]

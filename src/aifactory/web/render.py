@@ -40,6 +40,7 @@ RELOAD_PAGE = (
 STATIC_FILES = {
     "dashboard.css": "text/css; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
+    "review.js": "text/javascript; charset=utf-8",
 }
 
 SESSION_COOKIE = "aif_session"
