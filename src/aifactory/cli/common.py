@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from aifactory.client import DEFAULT_BASE_URL, APIStatusError, Client
+from aifactory.errors import InvalidInput
 
 # Case names, reasons and outputs are text from suites, agents and judges: every one is
 # escaped before Rich reads markup in it, and ``:name:`` codes are never turned into emoji.
@@ -162,3 +163,18 @@ def resolve_run_id(client: Client, run_id: str) -> str:
         "Give more of the id."
     )
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def parse_metadata(items: Sequence[str] | None) -> dict[str, str]:
+    """``KEY=VALUE`` options as a mapping.
+
+    Raises:
+        InvalidInput: an item without ``=`` or with an empty key.
+    """
+    metadata: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--metadata takes KEY=VALUE (like branch=main), not {item!r}.")
+        metadata[key.strip()] = value.strip()
+    return metadata

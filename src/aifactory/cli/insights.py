@@ -118,7 +118,26 @@ def compare(
     server: ServerOpt = DEFAULT_BASE_URL,
     api_key: KeyOpt = None,
 ) -> None:
-    """Compare two runs: flips, McNemar's exact test, score interval, verdict."""
+    """Compare two runs: flips, McNemar's exact test, score interval, verdict.
+
+    Either run may be a run's --json file (aifactory run --json, pytest --aifactory-json).
+    """
+    from aifactory.cli.baseline import is_file_reference
+
+    if is_file_reference(base) or is_file_reference(head):
+        from aifactory.cli.gate import compare_files
+
+        compare_files(
+            base,
+            head,
+            server=server,
+            api_key=api_key,
+            fail_on_regression=fail_on_regression,
+            markdown=markdown,
+            html=html,
+            as_json=as_json,
+        )
+        return
     with remote(server, api_key) as client:
         comparison = client.compare_runs(resolve_run_id(client, base), resolve_run_id(client, head))
     if markdown is not None:

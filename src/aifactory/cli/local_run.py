@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from aifactory.bootstrap import runner_factory
 from aifactory.cli.common import console
 from aifactory.cli.failures import ConversationCounter, Failure, failure_of
+from aifactory.domain.baseline import outcome_of
+from aifactory.domain.compare import CaseOutcome
 from aifactory.domain.models import AgentSpec, RunSummary, TestCase
 from aifactory.domain.suites import iter_cases, load_suite
 from aifactory.engine.budget import require_run_prices
@@ -47,6 +49,9 @@ class RunOutcome:
     failures: list[Failure]
     """The first few failed or errored cases: name, status, reason and, for a conversation, the
     failing turn."""
+    agent_name: str = "agent"
+    outcomes: list[CaseOutcome] = field(default_factory=list)
+    """Every case's outcome, when the request asked to keep them (for a baseline comparison)."""
 
 
 @dataclass(slots=True)
@@ -65,6 +70,11 @@ class RunRequest:
     markdown: Path | None = None
     html: Path | None = None
     quiet: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+    """Written into the ``--json`` report (``branch``, ``commit``, …)."""
+    keep_outcomes: bool = False
+    on_loaded: Callable[[str, AgentSpec], None] | None = None
+    """Called with the suite's name and the agent once both are read, before anything runs."""
 
 
 def local_settings(settings: Settings) -> Settings:
@@ -159,6 +169,8 @@ async def execute(request: RunRequest) -> RunOutcome:
             (lambda: iter_cases(request.suite)) if streamed else (lambda: loaded),
             budget="--budget-usd",
         )
+    if request.on_loaded is not None:
+        request.on_loaded(suite_name, spec)
     total = total_cases * request.repeat
     sink = SpoolSink()
     disk_cache = DiskCache(settings.cache_dir) if request.cache else None
@@ -188,7 +200,9 @@ async def execute(request: RunRequest) -> RunOutcome:
                 )
             finally:
                 await agent.aclose()
-        _write_reports(request, sink, summary, suite_name, spec.id or spec.name or "agent")
+        agent_name = spec.id or spec.name or "agent"
+        _write_reports(request, sink, summary, suite_name, agent_name)
+        outcomes = [outcome_of(r) for r in sink.results()] if request.keep_outcomes else []
         failures: list[Failure] = []
         if summary.failed or summary.errored:
             for result in sink.results():
@@ -200,7 +214,13 @@ async def execute(request: RunRequest) -> RunOutcome:
         sink.close()
         if disk_cache is not None:
             disk_cache.close()
-    return RunOutcome(summary=summary, suite_name=suite_name, failures=failures)
+    return RunOutcome(
+        summary=summary,
+        suite_name=suite_name,
+        failures=failures,
+        agent_name=agent_name,
+        outcomes=outcomes,
+    )
 
 
 async def _run_with_progress(
@@ -258,7 +278,11 @@ def _write_reports(
     if request.json_path is not None:
         with request.json_path.open("w", encoding="utf-8") as out:
             write_json(
-                out, sink.results(), summary, meta={"suite": suite_name, "agent": agent_name}
+                out,
+                sink.results(),
+                summary,
+                meta={"suite": suite_name, "agent": agent_name},
+                head={"suite": suite_name, "agent": agent_name, "metadata": request.metadata},
             )
     if request.junit is not None:
         with request.junit.open("w", encoding="utf-8") as out:

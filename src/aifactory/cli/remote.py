@@ -12,9 +12,11 @@ from aifactory.cli.common import (
     EXIT_FAILED,
     KeyOpt,
     ServerOpt,
+    bad_input,
     console,
     error_line,
     out,
+    parse_metadata,
     remote,
     resolve_run_id,
     suite_on_server,
@@ -22,6 +24,7 @@ from aifactory.cli.common import (
 from aifactory.client import DEFAULT_BASE_URL, Client
 from aifactory.client_shapes import RunStatusPublic
 from aifactory.domain.runs import TERMINAL
+from aifactory.errors import InvalidInput
 
 
 def submit(
@@ -38,8 +41,18 @@ def submit(
     ] = True,
     fail_under: Annotated[float | None, typer.Option(min=0, max=1)] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="Retry-safe submission key.")] = None,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KEY=VALUE on the run (repeatable); branch=main makes it a --baseline latest."
+        ),
+    ] = None,
 ) -> None:
     """Run a suite on the server; with --wait exit 0 when it passes, 1 when it fails."""
+    try:
+        meta = parse_metadata(metadata)
+    except InvalidInput as exc:
+        raise bad_input(str(exc)) from None
     with remote(server, api_key) as client:
         suite_id = suite_on_server(client, suite)
         accepted = client.submit_batch(
@@ -47,6 +60,7 @@ def submit(
             suite_id=suite_id,
             repeat=repeat,
             name=name,
+            metadata=meta or None,
             idempotency_key=idempotency_key,
         )
         out.print(

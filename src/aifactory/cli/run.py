@@ -15,8 +15,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aifactory.cli.common import EXIT_FAILED, EXIT_PASSED, bad_input, out
-from aifactory.domain.models import RunSummary
+from aifactory.cli.common import (
+    EXIT_FAILED,
+    EXIT_PASSED,
+    SERVER_ENV,
+    KeyOpt,
+    bad_input,
+    out,
+    parse_metadata,
+)
+from aifactory.domain.models import AgentSpec, RunSummary
 from aifactory.errors import AIFactoryError, CheckSpecError, ConfigError, SuiteError
 
 if TYPE_CHECKING:
@@ -48,9 +56,54 @@ def run(
         typer.Option(min=0, max=1, help="Pass when the pass rate reaches this (default: all)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare with an earlier run: its --json file, or with --server a run id or "
+            "'latest' (the agent's newest completed run of the suite on branch main)."
+        ),
+    ] = None,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-regression", help="Exit 1 when significantly worse than the baseline."
+        ),
+    ] = False,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE written into the --json report (repeatable)."),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            envvar=SERVER_ENV, help="The server a --baseline run id or 'latest' is read from."
+        ),
+    ] = None,
+    api_key: KeyOpt = None,
 ) -> None:
-    """Run a suite against an agent; exit 0 when it passes, 1 when it fails, 2 on bad input."""
+    """Run a suite against an agent; exit 0 when it passes, 1 when it fails, 2 on bad input.
+
+    With --baseline, compare the run with an earlier one case by case and print the verdict;
+    --fail-on-regression exits 1 when it is significantly worse.
+    """
+    from aifactory.cli import gate
+    from aifactory.cli.baseline import Baseline, locate
     from aifactory.cli.local_run import RunRequest, execute
+    from aifactory.domain.baseline import RunFigures
+    from aifactory.domain.gate import gate as compare_with
+
+    try:
+        meta = parse_metadata(metadata)
+    except AIFactoryError as exc:
+        raise bad_input(str(exc)) from None
+    found: list[Baseline] = []
+
+    def read_baseline(suite_name: str, spec: AgentSpec) -> None:
+        if baseline is None:
+            return
+        found.append(
+            locate(baseline, server=server, api_key=api_key, agent=spec.id, suite=suite_name)
+        )
 
     request = RunRequest(
         suite=suite,
@@ -65,6 +118,9 @@ def run(
         markdown=markdown,
         html=html,
         quiet=quiet,
+        metadata=meta,
+        keep_outcomes=baseline is not None,
+        on_loaded=read_baseline,
     )
     try:
         outcome = asyncio.run(execute(request))
@@ -74,7 +130,25 @@ def run(
         raise bad_input(str(exc)) from None
     print_failures(outcome.failures, more=outcome.summary.failed + outcome.summary.errored)
     print_summary(outcome.summary, title=outcome.suite_name)
-    raise typer.Exit(verdict(outcome.summary, fail_under))
+    failures = run_failures(outcome.summary, fail_under)
+    if found:
+        head = RunFigures(
+            outcomes=outcome.outcomes,
+            suite=outcome.suite_name,
+            agent=outcome.agent_name,
+            metadata=meta,
+            summary=outcome.summary.model_dump(mode="json"),
+        )
+        try:
+            report = compare_with(found[0].figures, head)
+        except AIFactoryError as exc:
+            raise bad_input(str(exc)) from None
+        gate.print_gate(report, source=found[0].source)
+        failures += gate.gate_failures(report, fail_on_regression=fail_on_regression)
+        if markdown is not None:
+            gate.write_comment(markdown, report, source=found[0].source, failures=failures)
+        gate.print_outcome(failures)
+    raise typer.Exit(EXIT_FAILED if failures else EXIT_PASSED)
 
 
 def print_failures(failures: Sequence[Failure], *, more: int) -> None:
@@ -100,17 +174,20 @@ def print_failures(failures: Sequence[Failure], *, more: int) -> None:
         out.print(f"…and {more - len(failures)} more; write a report with --markdown or --json.")
 
 
-def verdict(summary: RunSummary, fail_under: float | None) -> int:
-    """The exit code for a finished run."""
+def run_failures(summary: RunSummary, fail_under: float | None) -> list[str]:
+    """Why a finished run fails (empty when it passes): every case must pass, or the pass rate
+    must reach ``fail_under``; a run that stopped early or finished no case fails."""
     if summary.completed == 0:
-        return EXIT_FAILED if summary.total else EXIT_PASSED
+        return ["no case finished"] if summary.total else []
     if summary.stopped_reason is not None:
-        return EXIT_FAILED
+        return [f"the run stopped early ({summary.stopped_reason})"]
     if fail_under is None:
-        ok = summary.failed == 0 and summary.errored == 0
-    else:
-        ok = (summary.pass_rate or 0.0) >= fail_under
-    return EXIT_PASSED if ok else EXIT_FAILED
+        missed = summary.failed + summary.errored
+        return [f"{missed} of {summary.completed} cases did not pass"] if missed else []
+    rate = summary.pass_rate or 0.0
+    if rate < fail_under:
+        return [f"the pass rate {rate:.1%} is under --fail-under {fail_under:.1%}"]
+    return []
 
 
 def print_summary(summary: RunSummary, *, title: str) -> None:

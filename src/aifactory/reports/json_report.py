@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 from aifactory.domain.models import RunSummary, TestResult
 
 
 def write_json(
-    out: IO[str], results: Iterable[TestResult], summary: RunSummary, *, meta: dict[str, Any]
+    out: IO[str],
+    results: Iterable[TestResult],
+    summary: RunSummary,
+    *,
+    meta: dict[str, Any],
+    head: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write ``{"meta", "summary", "results": [...]}`` without holding the results in memory."""
-    out.write('{"meta": ')
+    """Write ``{"meta", "summary", "results": [...]}`` without holding the results in memory.
+
+    ``head`` are fields written first, at the top level (a local run's ``suite``, ``agent`` and
+    ``metadata``, which make the document a baseline of the CI gate).
+    """
+    out.write("{")
+    for key, value in (head or {}).items():
+        out.write(f"{json.dumps(key)}: {json.dumps(value, default=str)}, ")
+    out.write('"meta": ')
     out.write(json.dumps(meta, default=str))
     out.write(', "summary": ')
     out.write(summary.model_dump_json())
