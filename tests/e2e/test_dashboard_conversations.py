@@ -147,3 +147,22 @@ def test_the_run_shows_its_conversation_figures_and_single_cases_as_before(
     expect(single.locator("pre.output")).to_have_text("I can only help with orders.")
     expect(single.locator("ol.chat")).to_have_count(0)
     expect(single.locator("summary .badge.stop")).to_have_count(0)
+
+
+def test_a_conversation_fits_a_phone(chromium: Browser, dashboard_site: Site, run_id: str) -> None:
+    context = chromium.new_context(viewport={"width": 375, "height": 812}, is_mobile=True)
+    page = context.new_page()
+    sign_in(page, dashboard_site)
+    page.goto(f"{dashboard_site.url}/runs/{run_id}")
+    case = page.locator("details.case[data-case='forgets the number']")
+    case.locator("summary").click()
+    reply = case.locator("ol.chat li.msg.failing")
+    expect(reply).to_be_visible()
+    # On a phone the turn's checks go under the reply, and nothing scrolls sideways.
+    bubble = reply.locator(".bubble").bounding_box()
+    checks = reply.locator("ul.turn-checks").bounding_box()
+    assert bubble is not None and checks is not None
+    assert checks["y"] >= bubble["y"] + bubble["height"]
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.evaluate("window.innerWidth")
+    context.close()
