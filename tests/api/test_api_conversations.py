@@ -152,6 +152,12 @@ async def test_a_batch_mixes_conversations_and_single_cases(service: Service) ->
     assert conversations["stop_reasons"] == {"completed": 2}
     assert set(conversations["by_turn"]) == {"1", "2"}
     assert conversations["by_turn"]["2"]["pass_rate"] == 1.0
+    # The run's reports, read back from the store, carry the transcripts.
+    junit = (await service.client.get_report(accepted.run_id, "junit")).decode()
+    assert junit.count("<system-out>conversation: 2 agent replies") == 2
+    assert "[turn 2] agent: Thanks, your refund is on its way." in junit
+    html = (await service.client.get_report(accepted.run_id, "html")).decode()
+    assert html.count('<details class="transcript">') == 2
 
 
 async def test_suites_hold_conversations_as_json_and_as_imported_files(
