@@ -9,6 +9,8 @@
 ``insights.py`` ``report`` and ``compare``
 ``reflect.py``  ``reflect``: the reflection loop on a server
 ``review.py``   ``review agreement`` and ``review export``: judges against people
+``gate.py``     the CI gate of ``run --baseline`` and of ``compare`` on run files
+``baseline.py`` where a gate's baseline comes from: a run's ``--json`` file or a server's run
 ``common.py``   what they share: consoles, exit codes, errors, the way to a server
 ==============  ==========================================================
 
