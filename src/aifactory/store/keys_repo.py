@@ -7,7 +7,7 @@ still hold 210 random bits, so the prefix gives nothing useful away. A key suppl
 operator (``AIFACTORY_API_KEYS``) may be far less random, so no part of it is stored: its prefix
 is a fingerprint, ``sha256:`` and the first 8 hex digits of the key's SHA-256 hash
 (``printf %s "$KEY" | sha256sum | cut -c1-8`` shows it). A key is found by its hash; see
-:mod:`aifactory.api.auth` for why that needs no constant-time comparison.
+:mod:`aifactory.service.auth` for why that needs no constant-time comparison.
 
 Idempotency keys remember, per API key and for 24 hours, which run a request body created, so a
 retried ``POST /test/batch`` answers the same run.

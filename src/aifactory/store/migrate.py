@@ -2,8 +2,8 @@
 
 One Alembic chain serves SQLite and PostgreSQL. On PostgreSQL the upgrade holds an advisory lock,
 so several processes starting at once migrate one after another instead of racing; servers
-migrate through :mod:`aifactory.provisioning`, which holds that lock for the rest of their
-start-up work too.
+migrate through :mod:`aifactory.service.provisioning`, which holds that lock for the rest of
+their start-up work too.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ async def upgrade_connection(conn: AsyncConnection, revision: str = "head") -> N
     """Bring the database up to ``revision`` inside ``conn``'s open transaction.
 
     On PostgreSQL the schema's advisory lock is taken first and held until that transaction ends
-    (:mod:`aifactory.provisioning` does more in it); on SQLite the caller began it ``IMMEDIATE``.
+    (:mod:`aifactory.service.provisioning` does more in it); on SQLite the caller began it
+    ``IMMEDIATE``.
     """
     await hold_lock(conn)
     await conn.run_sync(_with_config, lambda _conn, cfg: command.upgrade(cfg, revision))
