@@ -8,7 +8,10 @@ reviewers' alpha is computed), then times over HTTP, keep-alive, one request at 
 
 - ``GET /api/v1/judges/agreement?agent_id=…`` (target: under 200 ms);
 - the next item of the review queue, ``GET /api/v1/review/queue?agent_id=…&limit=1``, for each
-  strategy (target: under 100 ms), and a reviewer's step: label the item, then fetch the next.
+  strategy (target: under 100 ms), and a reviewer's step: label the item, then fetch the next;
+- the dashboard, signed in: the agreement and review pages, its next-item endpoint
+  (``/ui/api/review/next``) and the review page's step (label, then the next item; target: a
+  reviewer moves to the next item in under 100 ms).
 
 Prints p50, p95 and max of each, and drops the database. Not part of the test suite.
 
@@ -21,10 +24,12 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -239,6 +244,79 @@ def main() -> None:
                 ).raise_for_status()
 
             timed("label the item, then GET the next (uncertain)", args.repeats, step)
+
+            # A reviewer of their own, whose queue the labels above have not moved on.
+            reviewer = http.post(
+                "/api/v1/keys", json={"name": "dana", "scopes": ["read", "write"]}
+            ).json()["key"]
+
+        with httpx.Client(base_url=server.base_url, timeout=60) as browser:
+            dashboard(browser, reviewer, args.repeats)
+
+
+def dashboard(browser: httpx.Client, api_key: str, repeats: int) -> None:
+    """The review and agreement pages, and a reviewer's step, through a signed-in session."""
+
+    def csrf(page: httpx.Response) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert found is not None, "no CSRF token on the page"
+        return found[1]
+
+    signin = browser.post(
+        "/signin", data={"api_key": api_key, "csrf_token": csrf(browser.get("/signin"))}
+    )
+    assert signin.status_code == 303, signin.text
+
+    def get(path: str, **params: Any) -> httpx.Response:
+        answer = browser.get(path, params=params)
+        answer.raise_for_status()
+        return answer
+
+    token = csrf(get("/review", agent_id=AGENT))
+    timed("dashboard: /agreement?agent_id page", repeats, lambda: get("/agreement", agent_id=AGENT))
+    timed(
+        "dashboard: /review?agent_id page (uncertain)",
+        repeats,
+        lambda: get("/review", agent_id=AGENT),
+    )
+    timed(
+        "dashboard: GET /ui/api/review/next (uncertain)",
+        repeats,
+        lambda: get("/ui/api/review/next", agent_id=AGENT, strategy="uncertain"),
+    )
+    state = {"item": get("/ui/api/review/next", agent_id=AGENT).json()["item"]}
+    # A second connection of the same session, as a browser opens for requests sent at once.
+    other = httpx.Client(base_url=browser.base_url, cookies=browser.cookies, timeout=60)
+
+    def label(result_id: str) -> None:
+        browser.post(
+            f"/ui/api/results/{result_id}/labels",
+            json={"passed": False},
+            headers={"X-CSRF-Token": token},
+        ).raise_for_status()
+
+    def following(result_id: str) -> Any:
+        answer = other.get("/ui/api/review/next", params={"agent_id": AGENT, "skip": result_id})
+        answer.raise_for_status()
+        return answer.json()["item"]
+
+    def move() -> None:
+        # What the page does on p or f: the label and the next item (which leaves this one
+        # out) are asked for at once; the reviewer waits for the slower of the two.
+        result_id = state["item"]["id"]
+        with ThreadPoolExecutor(2) as pool:
+            written = pool.submit(label, result_id)
+            state["item"] = pool.submit(following, result_id).result()
+            written.result()
+
+    def move_in_turn() -> None:
+        result_id = state["item"]["id"]
+        label(result_id)
+        state["item"] = following(result_id)
+
+    with other:
+        timed("dashboard: p or f, to the next item (uncertain)", repeats, move)
+        timed("dashboard: the same, label first, then next", repeats, move_in_turn)
 
 
 if __name__ == "__main__":
