@@ -34,6 +34,12 @@ class Judged:
     status: str | None = None
     """Force a status (``error``); else passed when score >= threshold."""
     expected: str | None = None
+    input: str | None = None
+    """What the case asks; else ``question <name>``."""
+    output: str | None = None
+    """What the agent answered; else ``answer to <name>``."""
+    reason: str | None = None
+    """The judge's reasoning; else ``The judge's reasoning on <name>.``."""
 
 
 @dataclass
@@ -71,12 +77,12 @@ def _row(run_id: str, agent_id: str, index: int, case: Judged) -> dict[str, Any]
                 "status": status,
                 "passed": passed,
                 "score": case.score,
-                "reason": f"The judge's reasoning on {case.name}.",
+                "reason": case.reason or f"The judge's reasoning on {case.name}.",
                 "details": details,
                 "usage": {"input_tokens": 10, "output_tokens": 5, "cost_usd": 0.0},
             }
         )
-    test_case: dict[str, Any] = {"name": case.name, "input": f"question {case.name}"}
+    test_case: dict[str, Any] = {"name": case.name, "input": case.input or f"question {case.name}"}
     test_case["checks"] = specs
     if case.expected is not None:
         test_case["expected"] = case.expected
@@ -94,7 +100,7 @@ def _row(run_id: str, agent_id: str, index: int, case: Judged) -> dict[str, Any]
         "passed": status == "passed",
         "score": case.score,
         "feedback": "",
-        "output": f"answer to {case.name}",
+        "output": case.output if case.output is not None else f"answer to {case.name}",
         "checks": checks,
         "tool_calls": [],
         "latency_ms": 10.0,
