@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -282,6 +282,17 @@ class _Requests:
     @staticmethod
     def cancel_run(run_id: str) -> _Req[RunPublic]:
         return _Req("POST", f"/api/v1/runs/{run_id}/cancel", _model(RunPublic))
+
+    @staticmethod
+    def import_run(
+        agent_id: str,
+        results: Sequence[TestResult | Mapping[str, Any]],
+        name: str | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> _Req[RunPublic]:
+        body = _params(agent_id=agent_id, name=name, metadata=dict(metadata or {}))
+        body["results"] = [_dump(r) for r in results]
+        return _Req("POST", "/api/v1/runs/import", _model(RunPublic), json=body)
 
     @staticmethod
     def get_report(run_id: str, fmt: str) -> _Req[bytes]:
@@ -628,6 +639,17 @@ class Client:
     def cancel_run(self, run_id: str) -> RunPublic:
         return self._send(_Requests.cancel_run(run_id))
 
+    def import_run(
+        self,
+        agent_id: str,
+        results: Sequence[TestResult | Mapping[str, Any]],
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> RunPublic:
+        """Store a finished run made elsewhere (the pytest plugin's) with its results."""
+        return self._send(_Requests.import_run(agent_id, results, name, metadata))
+
     def get_report(self, run_id: str, fmt: str = "html") -> bytes:
         """The run's report file (html, markdown, json, junit or csv) as bytes."""
         return self._send(_Requests.get_report(run_id, fmt))
@@ -925,6 +947,17 @@ class AsyncClient:
 
     async def cancel_run(self, run_id: str) -> RunPublic:
         return await self._send(_Requests.cancel_run(run_id))
+
+    async def import_run(
+        self,
+        agent_id: str,
+        results: Sequence[TestResult | Mapping[str, Any]],
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> RunPublic:
+        """Store a finished run made elsewhere (the pytest plugin's) with its results."""
+        return await self._send(_Requests.import_run(agent_id, results, name, metadata))
 
     async def get_report(self, run_id: str, fmt: str = "html") -> bytes:
         """The run's report file (html, markdown, json, junit or csv) as bytes."""

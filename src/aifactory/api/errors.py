@@ -173,6 +173,7 @@ _CONFLICTS = {"createAgent", "createSuite", "importSuite", "submitBatch", "refle
 _NAMES_IDS_OUTSIDE_THE_PATH = {
     "runTest",
     "submitBatch",
+    "importRun",
     "compareRuns",
     "getReviewQueue",
     "exportGoldenSet",

@@ -17,7 +17,7 @@ from aifactory.domain.models import (
 )
 from aifactory.domain.paging import Page
 from aifactory.domain.records import AgentRecord, AgentVersionRecord, ApiKeyRecord, SuiteRecord
-from aifactory.domain.runs import BatchCommand, Run
+from aifactory.domain.runs import BatchCommand, Run, RunImport
 from aifactory.domain.secrets import mask
 
 Scope = Literal["read", "write", "admin"]
@@ -211,6 +211,27 @@ class BatchRequest(BaseModel):
             metadata=self.metadata,
             api_key_id=api_key_id,
             idempotency_key=idempotency_key,
+        )
+
+
+class RunImportRequest(BaseModel):
+    """``POST /api/v1/runs/import``: a finished run made elsewhere, with its results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str
+    results: list[TestResult] = Field(min_length=1, max_length=100_000)
+    name: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def command(self, *, api_key_id: str) -> RunImport:
+        """The run to store, on behalf of ``api_key_id``."""
+        return RunImport(
+            agent_id=self.agent_id,
+            results=self.results,
+            name=self.name,
+            metadata=self.metadata,
+            api_key_id=api_key_id,
         )
 
 

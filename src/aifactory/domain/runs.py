@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from aifactory.domain.models import TestCase
+from aifactory.domain.models import TestCase, TestResult
 
 
 class RunStatus(StrEnum):
@@ -141,3 +141,18 @@ class BatchCommand:
         }
         blob = json.dumps(asked, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RunImport:
+    """A finished run made elsewhere (the pytest plugin's), to store with its results.
+
+    Each result's ``case_index`` and ``repeat_index`` say which case and repeat it is; no two
+    results may share both.
+    """
+
+    agent_id: str
+    results: list[TestResult]
+    name: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    api_key_id: str | None = None

@@ -11,14 +11,17 @@ from aifactory.agents.env import EnvPolicy
 from aifactory.agents.ssrf import AddressPolicy
 from aifactory.domain.models import AgentSpec, TestCase, TestResult
 from aifactory.domain.paging import Page
-from aifactory.domain.runs import BatchCommand, NewRun, Run
+from aifactory.domain.runs import BatchCommand, NewRun, Run, RunImport
 from aifactory.engine.case_runner import CaseRunnerOptions
 from aifactory.engine.runner_factory import RunnerFactory
+from aifactory.engine.summary import SummaryBuilder
+from aifactory.errors import InvalidInput
 from aifactory.queue.summaries import spent_usd
 from aifactory.service.budgets import batch_budget, require_budget_prices
 from aifactory.service.validation import validate_agent, validate_cases
 from aifactory.store import (
     agents_repo,
+    imported_runs_repo,
     keys_repo,
     labels_repo,
     results_repo,
@@ -166,6 +169,42 @@ class RunService:
                         return await runs_repo.get_run(read, outcome.run_id)
         await self.queue.enqueue(record.id, record.total)
         return record
+
+    async def import_run(self, command: RunImport) -> Run:
+        """Store a finished run made elsewhere with its results, against the agent's current
+        version; its summary is computed here, as for a run of this server's.
+
+        Raises:
+            NotFound: no such agent.
+            InvalidInput: two results of the same case and repeat.
+        """
+        seen: dict[tuple[int, int], int] = {}
+        for i, result in enumerate(command.results):
+            key = (result.case_index, result.repeat_index)
+            if key in seen:
+                message = (
+                    f"results[{i}] is case {result.case_index}, repeat {result.repeat_index} "
+                    f"again (as results[{seen[key]}]); give each case and repeat once."
+                )
+                raise InvalidInput(message, details=[{"field": f"results.{i}", "message": message}])
+            seen[key] = i
+        repeat = 1 + max((r.repeat_index for r in command.results), default=0)
+        summary = SummaryBuilder(len(command.results), repeat=repeat)
+        for result in command.results:
+            summary.add(result)
+        async with self.db.write() as session:
+            agent = await agents_repo.get_agent(session, command.agent_id)
+            new_run = NewRun(
+                agent_id=command.agent_id,
+                agent_version=agent.version,
+                name=command.name,
+                repeat=repeat,
+                metadata=dict(command.metadata),
+                api_key_id=command.api_key_id,
+            )
+            return await imported_runs_repo.store_finished_run(
+                session, new_run, command.results, summary.build().model_dump(mode="json")
+            )
 
     async def launch(self, run: NewRun, cases: Sequence[TestCase]) -> Run:
         """Store a run of ``cases`` against the agent version ``run`` names, then queue it.

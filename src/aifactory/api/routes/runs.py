@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from aifactory.api.deps import ReadKey, ServicesDep, WriteKey
-from aifactory.api.schemas import RunPublic, RunStatusName
+from aifactory.api.schemas import RunImportRequest, RunPublic, RunStatusName
 from aifactory.domain.models import TestResult
 from aifactory.domain.paging import Page
 
@@ -37,6 +37,13 @@ async def list_runs(
         agent_id=agent_id, status=status, id_prefix=id_prefix, limit=limit, offset=offset
     )
     return runs.map(RunPublic.of)
+
+
+@router.post("/import", response_model=RunPublic, status_code=201, operation_id="importRun")
+async def import_run(body: RunImportRequest, services: ServicesDep, key: WriteKey) -> RunPublic:
+    """Store a finished run made elsewhere (the pytest plugin's, say) with its results, against
+    the agent's current version; it is then compared, reported and listed as any other run."""
+    return RunPublic.of(await services.runs.import_run(body.command(api_key_id=key.key_id)))
 
 
 @router.get("/{run_id}", response_model=RunPublic, operation_id="getRun")
