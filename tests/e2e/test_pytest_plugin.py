@@ -252,13 +252,48 @@ def test_a_stored_agent_answers_from_a_server(tmp_path: Path) -> None:
         proc = run_pytest(
             project, "--aifactory-url", server.url, "--aifactory-agent", "support-bot",
             "--aifactory-key", KEY, "--aifactory-json", "run.json",
+            "--aifactory-metadata", "branch=main",
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert f"agent support-bot on {server.url}: {SAMPLE_TESTS} tests" in proc.stdout
         with Client(server.url, api_key=KEY) as client:
-            served = client.agent_results("support-bot", limit=100).total
-    assert served == SAMPLE_TESTS  # every reply came from the server
-    assert json.loads((project / "run.json").read_text())["summary"]["passed"] == SAMPLE_TESTS
+            replies = client.list_runs(agent_id="support-bot", limit=100).items
+            (written,) = [run for run in replies if run.name == "pytest"]
+        # Every reply came from the server (a one-case run each), and the tests are one run.
+        assert len(replies) == SAMPLE_TESTS + 1
+        assert f"run written to {server.url} as run {written.run_id}" in proc.stdout
+        assert (written.status, written.total, written.passed) == ("completed", 6, 6)
+        assert written.metadata == {"suite": "sample", "source": "pytest", "branch": "main"}
+
+        # A branch's run meets main's through the same gate: the server's 'latest'.
+        proc = run_pytest(
+            project, "--aifactory-agent", "agent.yaml", "--aifactory-json", "head.json"
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        gate = subprocess.run(
+            [sys.executable, "-m", "aifactory", "compare", "latest", "head.json",
+             "--fail-on-regression"],
+            capture_output=True, text=True, cwd=project, timeout=120,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "250",
+                 "AIFACTORY_URL": server.url, "AIFACTORY_API_KEY": KEY},
+        )  # fmt: skip
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert f"(run {written.run_id}): no significant change" in gate.stdout
+    assert json.loads((project / "run.json").read_text())["metadata"] == {"branch": "main"}
+
+
+def test_a_run_for_an_agent_the_server_lacks_is_said_not_written(tmp_path: Path) -> None:
+    project = sample(tmp_path)
+    env = server_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", AIFACTORY_API_KEYS=KEY
+    )
+    with running_server(tmp_path, env) as server:
+        proc = run_pytest(
+            project, "--aifactory-url", server.url, "--aifactory-agent", "agent.yaml",
+            "--aifactory-key", KEY,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"error: the run was not written to {server.url}: 404 not_found" in proc.stdout
 
 
 def test_without_an_agent_the_fixture_says_what_to_pass(tmp_path: Path) -> None:
@@ -269,6 +304,9 @@ def test_without_an_agent_the_fixture_says_what_to_pass(tmp_path: Path) -> None:
     bad = run_pytest(tmp_path, "--aifactory-repeat", "0")
     assert bad.returncode == 4
     assert "--aifactory-repeat must be 1 or more" in bad.stderr
+    metadata = run_pytest(tmp_path, "--aifactory-metadata", "main")
+    assert metadata.returncode == 4
+    assert "--aifactory-metadata takes KEY=VALUE (like branch=main), not 'main'" in metadata.stderr
 
 
 def test_a_session_that_does_not_use_it_is_unchanged(tmp_path: Path) -> None:

@@ -22,8 +22,11 @@ Options: ``--aifactory-agent FILE`` (an agent file; or with ``--aifactory-url`` 
 agent's id, whose replies come from that server), ``--aifactory-key``, ``--aifactory-repeat K``
 (every test that uses the agent runs K times; the summary gives pass@k and the flaky tests),
 ``--aifactory-json FILE`` (the tests as a run: the ``--json`` document ``aifactory run``
-writes, a baseline for ``aifactory compare`` and ``aifactory run --baseline``) and
-``--aifactory-suite NAME`` (the run's suite name; default the project directory's name).
+writes, a baseline for ``aifactory compare`` and ``aifactory run --baseline``),
+``--aifactory-suite NAME`` (the run's suite name; default the project directory's name) and
+``--aifactory-metadata KEY=VALUE``. With ``--aifactory-url`` the run is also written to that
+server (``POST /api/v1/runs/import``), as a run of the agent the file's ``id`` or the given id
+names: ``--aifactory-metadata branch=main`` makes it what ``--baseline latest`` finds.
 
 Every test that uses ``aifactory_agent`` is one case of the run, named by its pytest id (without
 the repeat): passed, failed (an assertion, an ``expect`` or ``check`` that failed) or error
@@ -119,7 +122,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--aifactory-suite",
         metavar="NAME",
-        help="the run's suite name in --aifactory-json (default: the project directory's name)",
+        help="the run's suite name (default: the project directory's name)",
+    )
+    group.addoption(
+        "--aifactory-metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="metadata of the run written (repeatable): branch=main makes it a baseline 'latest'",
     )
 
 
@@ -127,6 +137,12 @@ def pytest_configure(config: pytest.Config) -> None:
     repeat = config.getoption("aifactory_repeat")
     if repeat < 1:
         raise pytest.UsageError("--aifactory-repeat must be 1 or more.")
+    for item in config.getoption("aifactory_metadata"):
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            raise pytest.UsageError(
+                f"--aifactory-metadata takes KEY=VALUE (like branch=main), not {item!r}."
+            )
 
 
 def _session(config: pytest.Config) -> PluginSession:
@@ -197,3 +213,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if session.config.getoption("aifactory_json"):
         _session(session.config).write_json()
+    plugin_session = session.config.stash.get(_SESSION, None)
+    if plugin_session is not None and session.config.getoption("aifactory_url"):
+        plugin_session.write_server()

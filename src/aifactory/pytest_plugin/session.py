@@ -61,6 +61,7 @@ class Options:
     repeat: int = 1
     json_path: Path | None = None
     suite: str = "pytest"
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, config: pytest.Config) -> Options:
@@ -72,6 +73,12 @@ class Options:
             repeat=config.getoption("aifactory_repeat"),
             json_path=Path(json_path) if json_path else None,
             suite=config.getoption("aifactory_suite") or config.rootpath.name or "pytest",
+            metadata={
+                key.strip(): value.strip()
+                for key, _, value in (
+                    item.partition("=") for item in config.getoption("aifactory_metadata")
+                )
+            },
         )
 
 
@@ -114,6 +121,8 @@ class PluginSession:
         self._spec: AgentSpec | None = None
         self._client: Any = None
         self.agent_name = "agent"
+        self.written: list[str] = []
+        """Where the run went, for the summary (a file, a server's run)."""
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> PluginSession:
@@ -254,8 +263,7 @@ class PluginSession:
                 lines.append(f"  …and {len(flaky) - FLAKY_SHOWN} more")
         elif self.options.repeat > 1:
             lines.append("no flaky tests: every test passed in all repeats or in none")
-        if self.options.json_path is not None:
-            lines.append(f"run written to {self.options.json_path}")
+        lines.extend(self.written)
         return lines
 
     def _flaky(self) -> list[tuple[str, int, int]]:
@@ -272,10 +280,37 @@ class PluginSession:
             return
         from aifactory.reports.json_report import write_json
 
-        head = {"suite": self.options.suite, "agent": self.agent_name, "metadata": {}}
+        metadata = self.options.metadata
+        head = {"suite": self.options.suite, "agent": self.agent_name, "metadata": metadata}
         meta = {"suite": self.options.suite, "agent": self.agent_name, "source": "pytest"}
         with path.open("w", encoding="utf-8") as out:
             write_json(out, self.results, self.summary(), meta=meta, head=head)
+        self.written.append(f"run written to {path}")
+
+    def write_server(self) -> None:
+        """Store the run on ``--aifactory-url`` as a run of the agent (its id), if it has one."""
+        if not self.results:
+            return
+        import httpx
+
+        from aifactory.client import APIStatusError, Client
+
+        url = self.options.url
+        agent = self.options.agent if self.remote else (self._spec.id if self._spec else None)
+        if not agent:
+            self.written.append(
+                f"error: the run was not written to {url}: give the agent file an 'id' (the "
+                "stored agent's)"
+            )
+            return
+        metadata = {"suite": self.options.suite, "source": "pytest", **self.options.metadata}
+        try:
+            with Client(url, api_key=self.options.key) as client:
+                run = client.import_run(agent, self.results, name="pytest", metadata=metadata)
+        except (APIStatusError, httpx.HTTPError) as exc:
+            self.written.append(f"error: the run was not written to {url}: {exc}")
+            return
+        self.written.append(f"run written to {url} as run {run.run_id}")
 
     def close(self) -> None:
         if self._client is not None:
