@@ -385,8 +385,17 @@ class CaseWorker:
                 # (before the summary, which would otherwise miss them).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(state.idle.wait(), timeout=30)
+        # The summary goes in with the status, so the run is never seen failed without one; it
+        # is stored again once this worker's cases have stopped, to count any that finished.
+        summary = await build_summary(self._db, run_id, stopped_reason=reason)
         async with self._db.write() as session:
-            changed = await runs_repo.set_run_status(session, run_id, "failed", error=error)
+            changed = await runs_repo.set_run_status(
+                session,
+                run_id,
+                RunStatus.FAILED,
+                error=error,
+                summary=summary.model_dump(mode="json"),
+            )
         log.warning("Run %s failed: %s", run_id, error)
         await self._stop_local(run_id)
         if changed:
