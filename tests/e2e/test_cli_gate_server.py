@@ -159,3 +159,64 @@ def test_latest_without_a_main_run_says_how_to_make_one(tmp_path: Path) -> None:
     ) in proc.stderr
     assert "aifactory submit AGENT SUITE --metadata branch=main" in proc.stderr
     assert not (tmp_path / "h.json").exists()
+
+
+def test_a_run_recorded_on_main_is_the_baseline_of_the_next(tmp_path: Path) -> None:
+    write_suite(tmp_path / "suite.yaml", "gate demo")
+    write_agent(tmp_path / "good.json", GOOD)
+    write_agent(tmp_path / "bad.json", BAD)
+    write_agent(tmp_path / "stranger.json", GOOD, agent_id="stranger")
+    write_agent(tmp_path / "anonymous.json", GOOD, agent_id=None)
+    env = server_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", AIFACTORY_API_KEYS=KEY
+    )
+    with running_server(tmp_path, env) as server:
+        url = server.url
+        with Client(url, api_key=KEY) as client:
+            # The stored agent's config is not what runs: the agent file here is.
+            client.create_agent({"id": "support-bot", "kind": "scripted", "config": BAD})
+        main = cli(
+            "run", "suite.yaml", "--agent", "good.json", "-q", "--record",
+            "--metadata", "branch=main", "--metadata", "commit=abc", cwd=tmp_path, url=url,
+        )  # fmt: skip
+        assert main.returncode == 0, main.stdout + main.stderr
+        (line,) = [x for x in main.stderr.splitlines() if x.startswith("recorded as run ")]
+        run_id = line.split()[3]
+        with Client(url, api_key=KEY) as client:
+            stored = client.get_run(run_id)
+        assert (stored.status, stored.total, stored.passed, stored.name) == (
+            "completed", 10, 10, "gate demo",
+        )  # fmt: skip
+        assert stored.metadata == {"suite": "gate demo", "branch": "main", "commit": "abc"}
+
+        pr = cli(
+            "run", "suite.yaml", "--agent", "bad.json", "-q", "--baseline", "latest",
+            "--fail-on-regression", "--fail-under", "0", cwd=tmp_path, url=url,
+        )  # fmt: skip
+        assert pr.returncode == 1, pr.stdout + pr.stderr
+        assert f"against the baseline (run {run_id}): regressed" in pr.stdout
+
+        for agent_file, says in (
+            ("stranger.json", "404 not_found: No agent with id 'stranger' exists"),
+            ("anonymous.json", "give the agent file an id"),
+        ):
+            refused = cli(
+                "run", "suite.yaml", "--agent", agent_file, "--record", "--json", "x.json",
+                cwd=tmp_path, url=url,
+            )  # fmt: skip
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert says in refused.stderr
+            assert not (tmp_path / "x.json").exists()  # refused before anything ran
+
+
+def test_record_needs_a_server(tmp_path: Path) -> None:
+    write_suite(tmp_path / "suite.yaml", "gate demo")
+    write_agent(tmp_path / "good.json", GOOD)
+    proc = subprocess.run(
+        [sys.executable, "-m", "aifactory", "run", "suite.yaml", "--agent", "good.json",
+         "--record"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "--record stores the run on a server: give --server URL." in proc.stderr

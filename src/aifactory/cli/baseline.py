@@ -1,4 +1,5 @@
-"""Where the CI gate's baseline comes from: a run's ``--json`` file, or a run on a server.
+"""Where the CI gate's baseline comes from: a run's ``--json`` file, or a run on a server;
+and how a run made here is recorded on a server to be one (``aifactory run --record``).
 
 ``--baseline FILE`` reads the JSON document ``aifactory run --json`` (or the pytest plugin's
 ``--aifactory-json``) wrote. With ``--server URL``, ``--baseline`` may instead name a server's
@@ -6,11 +7,16 @@ run by its id (or the 8 characters the dashboard shows), or be ``latest``: the a
 completed run of the same suite whose metadata says ``branch: main`` (runs get metadata with
 ``aifactory submit … --metadata branch=main``). A server's run is read through the SDK, its
 results page by page.
+
+``--record`` stores the run made here on the server (``POST /api/v1/runs/import``) as a run of
+the agent its file's ``id`` names, with ``--metadata`` and the suite's name: run on main with
+``--metadata branch=main``, it is what ``latest`` finds.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,3 +181,41 @@ def _results(client: Client, run_id: str) -> list[TestResult]:
         results.extend(page.items)
         if not page.items or len(results) >= page.total:
             return results
+
+
+def check_recordable(server: str, api_key: str | None, agent: str | None) -> str:
+    """The agent's id, once the server is known to hold that agent (before anything runs).
+
+    Raises:
+        InvalidInput: the agent file has no id.
+        typer.Exit: the server cannot be reached, refused the key, or has no such agent.
+    """
+    if not agent:
+        raise InvalidInput(
+            "--record stores the run as a run of the agent its file's 'id' names on the server; "
+            "give the agent file an id (the stored agent's)."
+        )
+    with remote(server, api_key) as client:
+        client.get_agent(agent)
+    return agent
+
+
+def record(
+    server: str,
+    api_key: str | None,
+    *,
+    agent: str,
+    suite: str,
+    metadata: Mapping[str, str],
+    results: Iterable[TestResult],
+) -> str:
+    """Store a finished run on the server; the id it got there.
+
+    Raises:
+        typer.Exit: the server cannot be reached or refused it (said in one line).
+    """
+    with remote(server, api_key) as client:
+        run = client.import_run(
+            agent, list(results), name=suite, metadata={"suite": suite, **metadata}
+        )
+    return run.run_id

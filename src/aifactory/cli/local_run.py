@@ -20,7 +20,7 @@ from aifactory.cli.common import console
 from aifactory.cli.failures import ConversationCounter, Failure, failure_of
 from aifactory.domain.baseline import outcome_of
 from aifactory.domain.compare import CaseOutcome
-from aifactory.domain.models import AgentSpec, RunSummary, TestCase
+from aifactory.domain.models import AgentSpec, RunSummary, TestCase, TestResult
 from aifactory.domain.suites import iter_cases, load_suite
 from aifactory.engine.budget import require_run_prices
 from aifactory.engine.cache import DiskCache
@@ -75,6 +75,8 @@ class RunRequest:
     keep_outcomes: bool = False
     on_loaded: Callable[[str, AgentSpec], None] | None = None
     """Called with the suite's name and the agent once both are read, before anything runs."""
+    on_finished: Callable[[Iterable[TestResult], RunSummary], None] | None = None
+    """Called with every result and the summary once the run is over and its reports written."""
 
 
 def local_settings(settings: Settings) -> Settings:
@@ -202,6 +204,8 @@ async def execute(request: RunRequest) -> RunOutcome:
                 await agent.aclose()
         agent_name = spec.id or spec.name or "agent"
         _write_reports(request, sink, summary, suite_name, agent_name)
+        if request.on_finished is not None:
+            request.on_finished(sink.results(), summary)
         outcomes = [outcome_of(r) for r in sink.results()] if request.keep_outcomes else []
         failures: list[Failure] = []
         if summary.failed or summary.errored:

@@ -7,7 +7,7 @@ command starts so that ``aifactory --help`` stays quick.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,10 +21,11 @@ from aifactory.cli.common import (
     SERVER_ENV,
     KeyOpt,
     bad_input,
+    console,
     out,
     parse_metadata,
 )
-from aifactory.domain.models import AgentSpec, RunSummary
+from aifactory.domain.models import AgentSpec, RunSummary, TestResult
 from aifactory.errors import AIFactoryError, CheckSpecError, ConfigError, SuiteError
 
 if TYPE_CHECKING:
@@ -76,18 +77,27 @@ def run(
     server: Annotated[
         str | None,
         typer.Option(
-            envvar=SERVER_ENV, help="The server a --baseline run id or 'latest' is read from."
+            envvar=SERVER_ENV,
+            help="The server a --baseline run id or 'latest' is read from, --record writes to.",
         ),
     ] = None,
     api_key: KeyOpt = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Also store the run on --server as a run of the agent (its file's id), with "
+            "--metadata; branch=main makes it what --baseline latest finds.",
+        ),
+    ] = False,
 ) -> None:
     """Run a suite against an agent; exit 0 when it passes, 1 when it fails, 2 on bad input.
 
     With --baseline, compare the run with an earlier one case by case and print the verdict;
     --fail-on-regression exits 1 when it is significantly worse.
     """
+    from aifactory.cli import baseline as baselines
     from aifactory.cli import gate
-    from aifactory.cli.baseline import Baseline, locate
     from aifactory.cli.local_run import RunRequest, execute
     from aifactory.domain.baseline import RunFigures
     from aifactory.domain.gate import gate as compare_with
@@ -96,14 +106,33 @@ def run(
         meta = parse_metadata(metadata)
     except AIFactoryError as exc:
         raise bad_input(str(exc)) from None
-    found: list[Baseline] = []
+    if record and server is None:
+        raise bad_input("--record stores the run on a server: give --server URL.")
+    found: list[baselines.Baseline] = []
+    loaded: dict[str, str] = {}
 
-    def read_baseline(suite_name: str, spec: AgentSpec) -> None:
-        if baseline is None:
-            return
-        found.append(
-            locate(baseline, server=server, api_key=api_key, agent=spec.id, suite=suite_name)
-        )
+    def before_the_run(suite_name: str, spec: AgentSpec) -> None:
+        loaded["suite"] = suite_name
+        if record and server is not None:
+            loaded["agent"] = baselines.check_recordable(server, api_key, spec.id)
+        if baseline is not None:
+            found.append(
+                baselines.locate(
+                    baseline, server=server, api_key=api_key, agent=spec.id, suite=suite_name
+                )
+            )
+
+    def after_the_run(results: Iterable[TestResult], _: RunSummary) -> None:
+        if record and server is not None:
+            run_id = baselines.record(
+                server,
+                api_key,
+                agent=loaded["agent"],
+                suite=loaded["suite"],
+                metadata=meta,
+                results=results,
+            )
+            console.print(f"recorded as run {run_id} on {escape(server)}", highlight=False)
 
     request = RunRequest(
         suite=suite,
@@ -120,7 +149,8 @@ def run(
         quiet=quiet,
         metadata=meta,
         keep_outcomes=baseline is not None,
-        on_loaded=read_baseline,
+        on_loaded=before_the_run,
+        on_finished=after_the_run,
     )
     try:
         outcome = asyncio.run(execute(request))
