@@ -82,13 +82,13 @@ def cases(
     Each case becomes one test, with the case's name as its id; pass it to
     ``aifactory_agent.run(case)``, which runs it with its checks.
     """
-    import inspect
+    import sys
 
     from aifactory.domain.suites import load_suite
 
     path = Path(suite)
     if not path.is_absolute():
-        caller = inspect.stack()[1].filename
+        caller = sys._getframe(1).f_code.co_filename
         path = Path(caller).resolve().parent / path
     loaded: list[TestCase] = list(load_suite(path).test_cases)
     return pytest.mark.parametrize(argname, loaded, ids=[c.name for c in loaded])
