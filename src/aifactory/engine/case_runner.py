@@ -7,7 +7,7 @@ Conversation cases (``turns`` or ``simulated_user``) go to the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -54,6 +54,9 @@ class CaseRunner:
     cache: ResponseCache | None = None
     simulators: SimulatorSource | None = None
     """Gives the simulated user of conversation cases (None: such cases are errors)."""
+    turn_gate: Callable[[], Awaitable[None]] | None = None
+    """Awaited before each conversation turn after the first: the agent's rate limit (whoever
+    runs the case acquires it once for the case itself)."""
     _built: dict[str, BuiltCheck] = field(default_factory=dict)
     _conversations: ConversationRunner | None = None
 
@@ -169,6 +172,7 @@ class CaseRunner:
                 options=self.options,
                 conversation_timeout_s=self.options.conversation_timeout_s,
                 simulators=self.simulators,
+                turn_gate=self.turn_gate,
             )
         return self._conversations
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -95,6 +95,8 @@ class ConversationRunner:
         options: the per-turn time limit and retries.
         conversation_timeout_s: the whole conversation's time limit.
         simulators: gives the simulated user for a case's model; None when none is configured.
+        turn_gate: awaited before each agent turn after the first (the agent's rate limit: the
+            case took its token for the first turn, each later turn is another request).
     """
 
     agent: Agent
@@ -102,6 +104,7 @@ class ConversationRunner:
     options: CallOptions
     conversation_timeout_s: float
     simulators: SimulatorSource | None = None
+    turn_gate: Callable[[], Awaitable[None]] | None = None
 
     async def run(
         self,
@@ -214,6 +217,8 @@ class ConversationRunner:
         self, talk: _Talk, number: int, specs: list[CheckSpec], built: list[BuiltCheck]
     ) -> None:
         turn_case = talk.turn_case(specs)
+        if number > 1 and self.turn_gate is not None:
+            await self.turn_gate()
         talk.waiting_on_agent = True
         try:
             reply = await call_agent(talk.session.respond, turn_case, self.options)

@@ -94,6 +94,9 @@ async def run_cases(
     """
     opts = options or RunOptions()
     limiter = limiter or Unlimited()
+    if runner.turn_gate is None:
+        # A conversation's later turns are requests too: each waits for the agent's rate limit.
+        runner.turn_gate = limiter.acquire
     summary = SummaryBuilder(total, repeat=opts.repeat)
     stop_reason: str | None = None
     source = _aiter(cases)

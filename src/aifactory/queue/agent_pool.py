@@ -131,12 +131,16 @@ class AgentPool:
 
     def _build(self, spec: AgentSpec, version: int) -> PooledAgent:
         agent = self._engine.agent(spec)
+        limiter = self._limits.rate(spec)
+        runner = self._engine.case_runner(spec, agent, version=version, options=self._options)
+        # A conversation's later turns are requests too: each waits for the agent's rate limit.
+        runner.turn_gate = limiter.acquire
         return PooledAgent(
             spec=spec,
             version=version,
             agent=agent,
-            runner=self._engine.case_runner(spec, agent, version=version, options=self._options),
-            limiter=self._limits.rate(spec),
+            runner=runner,
+            limiter=limiter,
             semaphore=self._limits.concurrency(spec),
         )
 

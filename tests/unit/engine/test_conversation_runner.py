@@ -398,3 +398,29 @@ async def test_the_simulators_cost_counts_against_the_budget() -> None:
 
     assert summary.stopped_reason == "budget"
     assert summary.completed < 5
+
+
+async def test_every_turn_of_a_conversation_waits_for_the_agents_rate_limit() -> None:
+    class CountingLimiter:
+        def __init__(self) -> None:
+            self.acquired = 0
+
+        async def acquire(self) -> None:
+            self.acquired += 1
+
+    three_turns = {
+        "name": "three turns",
+        "turns": [{"input": "I want a refund"}, {"input": "It is A-1234"}, {"input": "thanks"}],
+    }
+    limiter = CountingLimiter()
+
+    summary = await run_cases(
+        [TestCase.model_validate(three_turns), TestCase(name="single", input="refund")],
+        runner(),
+        ListSink(),
+        limiter=limiter,
+    )
+
+    assert summary.completed == 2
+    # One token per request to the agent: three turns and one single case.
+    assert limiter.acquired == 4
