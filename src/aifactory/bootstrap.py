@@ -98,7 +98,13 @@ async def services(
             failures=FailureThrottle(settings.auth_failures_per_minute),
         )
         runs = RunService(
-            db, factory, queue, policy, env=env, case_timeout_s=settings.case_timeout_s
+            db,
+            factory,
+            queue,
+            policy,
+            env=env,
+            case_timeout_s=settings.case_timeout_s,
+            conversation_timeout_s=settings.conversation_timeout_s,
         )
         reflections = ReflectionService(db, factory, runs)
         built = Services(

@@ -138,6 +138,10 @@ class Settings(BaseSettings):
         default=10.0, ge=0, validation_alias="AIFACTORY_SHUTDOWN_GRACE_S"
     )
     case_timeout_s: float = Field(default=120.0, gt=0, validation_alias="AIFACTORY_CASE_TIMEOUT_S")
+    conversation_timeout_s: float = Field(
+        default=600.0, gt=0, validation_alias="AIFACTORY_CONVERSATION_TIMEOUT_S"
+    )
+    """A whole conversation's time limit (each of its turns also has ``case_timeout_s``)."""
 
     _database_defaulted: bool = PrivateAttr(default=False)
 

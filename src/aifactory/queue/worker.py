@@ -132,7 +132,9 @@ class CaseWorker:
         self._poll_s = poll_s
         self._slots = asyncio.Semaphore(concurrency)
         options = options or CaseRunnerOptions(
-            timeout_s=settings.case_timeout_s, allow_python=False
+            timeout_s=settings.case_timeout_s,
+            conversation_timeout_s=settings.conversation_timeout_s,
+            allow_python=False,
         )
         self._agents = AgentPool(engine, options, size=agent_pool_size, limits=limits)
         self._completions = CompletionWriter(db, owner)

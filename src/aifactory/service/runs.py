@@ -52,6 +52,7 @@ class RunService:
         *,
         env: EnvPolicy,
         case_timeout_s: float = 60.0,
+        conversation_timeout_s: float = 600.0,
     ) -> None:
         self.db = db
         self.engine = engine
@@ -59,6 +60,7 @@ class RunService:
         self.policy = policy
         self.env = env
         self.case_timeout_s = case_timeout_s
+        self.conversation_timeout_s = conversation_timeout_s
         self._agents: OrderedDict[tuple[str, int], Agent] = OrderedDict()
 
     async def _pooled_agent(self, spec: AgentSpec, version: int) -> Agent:
@@ -86,7 +88,11 @@ class RunService:
         """Run one case now against a stored agent or an inline one (exactly one of the two);
         a stored agent's result joins its history."""
         validate_cases([test_case], where="test_case")
-        options = CaseRunnerOptions(timeout_s=self.case_timeout_s, allow_python=False)
+        options = CaseRunnerOptions(
+            timeout_s=self.case_timeout_s,
+            conversation_timeout_s=self.conversation_timeout_s,
+            allow_python=False,
+        )
         if agent is not None:
             validate_agent(agent, self.policy, self.env)
             inline = self.engine.agent(agent)
