@@ -73,7 +73,7 @@ typecheck: $(INSTALLED)
 	$(PY) -m mypy gunicorn.conf.py main.py test_api_deployment.py loadtest/locustfile.py
 
 test: $(INSTALLED)
-	$(PY) -m pytest --cov --cov-report=term -q
+	$(PY) -m pytest --cov --cov-report=term -q --durations=30
 
 bench:
 	$(PY) bench/engine_overhead.py
