@@ -11,11 +11,17 @@ reviewers' alpha is computed), then times over HTTP, keep-alive, one request at 
   strategy (target: under 100 ms), and a reviewer's step: label the item, then fetch the next;
 - the dashboard, signed in: the agreement and review pages, its next-item endpoint
   (``/ui/api/review/next``) and the review page's step (label, then the next item; target: a
-  reviewer moves to the next item in under 100 ms).
+  reviewer moves to the next item in under 100 ms);
+- a reviewer working through a queue: a new reviewer labels ``--steps`` items in a row (400) of
+  the ``uncertain`` queue, another of the ``disagreement`` queue, and the next item is timed
+  after 0, 50, 100, 200 and 400 of their labels (it must not slow down as they label on).
 
-Prints p50, p95 and max of each, and drops the database. Not part of the test suite.
+The database is migrated to ``0005_conversations`` before the load and to the newest revision
+after it, so the upgrade's back-fill of the loaded results is timed too. Prints p50, p95 and max
+of each, and drops the database. Not part of the test suite.
 
     .venv/bin/python bench/review_agreement.py [--results 100000] [--labels 5000] [--repeats 50]
+        [--steps 400]
 """
 
 from __future__ import annotations
@@ -35,10 +41,15 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from _server import PG_HOST, PG_PORT, PG_USER, aifactory_server
+from _server import PG_HOST, PG_PORT, PG_USER, aifactory_server, scratch_postgres
+
+from aifactory.store import migrate
 
 AGENT = "bench-bot"
 RUNS = 20
+LOADED_AT = "0005_conversations"
+"""The revision the results are loaded at (COPY writes that revision's columns)."""
+CHECKPOINTS = (0, 50, 100, 200, 400)
 REVIEWER = "bootstrap-1"
 """The name the server gives the key it was started with: the reviewer the queue is asked for."""
 RUBRICS = [
@@ -178,19 +189,77 @@ async def load(dbname: str, n_results: int, n_labels: int) -> None:
         await conn.close()
 
 
-def timed(label: str, repeats: int, call: Callable[[], Any]) -> None:
+def sample(repeats: int, call: Callable[[], Any]) -> list[float]:
+    """``repeats`` timings of ``call`` in ms, sorted, after one warm-up call."""
     call()  # warm: the first call pays for connections and caches
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return sorted(samples)
+
+
+def p95(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def timed(label: str, repeats: int, call: Callable[[], Any]) -> None:
+    ordered = sample(repeats, call)
     print(
-        f"{label:<52} p50 {statistics.median(ordered):7.1f} ms   p95 {p95:7.1f} ms"
+        f"{label:<52} p50 {statistics.median(ordered):7.1f} ms   p95 {p95(ordered):7.1f} ms"
         f"   max {ordered[-1]:7.1f} ms"
     )
+
+
+def working_through(
+    http: httpx.Client, strategy: str, steps: int, repeats: int
+) -> dict[int, list[float]]:
+    """A reviewer labels ``steps`` items of ``strategy`` in a row; next-item timings on the way.
+
+    At each of :data:`CHECKPOINTS` (up to ``steps``) the next item is asked for ``repeats``
+    times (the answer does not change until the reviewer labels it), then labeled.
+    """
+
+    def next_item() -> Any:
+        answer = http.get(
+            "/api/v1/review/queue", params={"agent_id": AGENT, "strategy": strategy, "limit": 1}
+        )
+        answer.raise_for_status()
+        return answer.json()["items"]
+
+    timings: dict[int, list[float]] = {}
+    for labeled in range(steps + 1):
+        if labeled in CHECKPOINTS:
+            timings[labeled] = sample(repeats, next_item)
+        if labeled == steps:
+            break
+        items = next_item()
+        if not items:
+            print(f"  ({strategy}: the queue ran out after {labeled} labels)")
+            break
+        http.post(
+            f"/api/v1/results/{items[0]['id']}/labels", json={"passed": labeled % 2 == 0}
+        ).raise_for_status()
+    return timings
+
+
+def reviewers_progress(server_http: httpx.Client, base_url: str, steps: int, repeats: int) -> None:
+    """The next item's latency as one new reviewer per strategy labels ``steps`` items."""
+    print(
+        f"a reviewer's next item (GET /review/queue, limit 1) after n of their labels, "
+        f"p50 / p95 ms over {repeats}:"
+    )
+    print(f"  {'labels':<14}" + "".join(f"{n:>16}" for n in CHECKPOINTS if n <= steps))
+    for strategy, name in (("uncertain", "erin"), ("disagreement", "frank")):
+        key = server_http.post(
+            "/api/v1/keys", json={"name": name, "scopes": ["read", "write"]}
+        ).json()["key"]
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+            timings = working_through(http, strategy, steps, repeats)
+        cells = "".join(f"{statistics.median(t):7.1f} / {p95(t):5.1f}" for t in timings.values())
+        print(f"  {strategy:<14}{cells}")
 
 
 def main() -> None:
@@ -198,60 +267,85 @@ def main() -> None:
     parser.add_argument("--results", type=int, default=100_000)
     parser.add_argument("--labels", type=int, default=5_000)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=max(CHECKPOINTS))
     args = parser.parse_args()
 
-    with aifactory_server(postgres=True, workers=1) as server:
-        dbname = server.database_url.rsplit("/", 1)[-1]
+    with scratch_postgres() as (database_url, dbname):
+        asyncio.run(migrate.upgrade(database_url, LOADED_AT))
         started = time.perf_counter()
         asyncio.run(load(dbname, args.results, args.labels))
         print(f"load: {time.perf_counter() - started:.1f} s")
-        with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as http:
+        started = time.perf_counter()
+        asyncio.run(migrate.upgrade(database_url))
+        asyncio.run(analyze(dbname))
+        print(
+            f"migrate {LOADED_AT} -> {migrate.head_revision()} (back-fill of "
+            f"{args.results:,} results): {time.perf_counter() - started:.1f} s"
+        )
+        with aifactory_server(database_url=database_url, workers=1) as server:
+            run_bench(server.base_url, server.headers, args)
 
-            def get(path: str, **params: Any) -> httpx.Response:
-                answer = http.get(path, params=params)
-                answer.raise_for_status()
-                return answer
 
-            report = get("/api/v1/judges/agreement", agent_id=AGENT).json()["items"]
-            for item in report:
-                kappa_ci = item["kappa_ci"]
-                print(
-                    f"  {item['criterion'][:40]:<40} labeled {item['labeled']:>5}  agreement "
-                    f"{item['agreement']:.1%}  kappa {item['kappa']:.2f} "
-                    f"[{kappa_ci['low']:.2f}, {kappa_ci['high']:.2f}]  alpha "
-                    f"{item['reviewer_alpha']:.2f}"
-                )
-            timed(
-                "GET /judges/agreement?agent_id",
-                args.repeats,
-                lambda: get("/api/v1/judges/agreement", agent_id=AGENT),
+async def analyze(dbname: str) -> None:
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=dbname)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+def run_bench(base_url: str, headers: dict[str, str], args: argparse.Namespace) -> None:
+    """Every figure, against a server whose database holds the loaded history."""
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+
+        def get(path: str, **params: Any) -> httpx.Response:
+            answer = http.get(path, params=params)
+            answer.raise_for_status()
+            return answer
+
+        report = get("/api/v1/judges/agreement", agent_id=AGENT).json()["items"]
+        for item in report:
+            kappa_ci = item["kappa_ci"]
+            print(
+                f"  {item['criterion'][:40]:<40} labeled {item['labeled']:>5}  agreement "
+                f"{item['agreement']:.1%}  kappa {item['kappa']:.2f} "
+                f"[{kappa_ci['low']:.2f}, {kappa_ci['high']:.2f}]  alpha "
+                f"{item['reviewer_alpha']:.2f}"
             )
-            for strategy in ("uncertain", "disagreement", "unlabeled"):
-                timed(
-                    f"GET /review/queue ({strategy}, limit 1)",
-                    args.repeats,
-                    lambda s=strategy: get(  # type: ignore[misc]
-                        "/api/v1/review/queue", agent_id=AGENT, strategy=s, limit=1
-                    ),
-                )
+        timed(
+            "GET /judges/agreement?agent_id",
+            args.repeats,
+            lambda: get("/api/v1/judges/agreement", agent_id=AGENT),
+        )
+        for strategy in ("uncertain", "disagreement", "unlabeled"):
+            timed(
+                f"GET /review/queue ({strategy}, limit 1)",
+                args.repeats,
+                lambda s=strategy: get(  # type: ignore[misc]
+                    "/api/v1/review/queue", agent_id=AGENT, strategy=s, limit=1
+                ),
+            )
 
-            def step() -> None:
-                (item,) = get(
-                    "/api/v1/review/queue", agent_id=AGENT, strategy="uncertain", limit=1
-                ).json()["items"]
-                http.post(
-                    f"/api/v1/results/{item['id']}/labels", json={"passed": True}
-                ).raise_for_status()
+        def step() -> None:
+            (item,) = get(
+                "/api/v1/review/queue", agent_id=AGENT, strategy="uncertain", limit=1
+            ).json()["items"]
+            http.post(
+                f"/api/v1/results/{item['id']}/labels", json={"passed": True}
+            ).raise_for_status()
 
-            timed("label the item, then GET the next (uncertain)", args.repeats, step)
+        timed("label the item, then GET the next (uncertain)", args.repeats, step)
 
-            # A reviewer of their own, whose queue the labels above have not moved on.
-            reviewer = http.post(
-                "/api/v1/keys", json={"name": "dana", "scopes": ["read", "write"]}
-            ).json()["key"]
+        # A reviewer of their own, whose queue the labels above have not moved on.
+        reviewer = http.post(
+            "/api/v1/keys", json={"name": "dana", "scopes": ["read", "write"]}
+        ).json()["key"]
 
-        with httpx.Client(base_url=server.base_url, timeout=60) as browser:
-            dashboard(browser, reviewer, args.repeats)
+    with httpx.Client(base_url=base_url, timeout=60) as browser:
+        dashboard(browser, reviewer, args.repeats)
+
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+        reviewers_progress(http, base_url, args.steps, min(args.repeats, 20))
 
 
 def dashboard(browser: httpx.Client, api_key: str, repeats: int) -> None:

@@ -6,13 +6,22 @@ samples, as the model-graded check records them; no judge is called.
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert
 
-from aifactory.domain.models import AgentSpec
+from aifactory.domain.models import (
+    AgentSpec,
+    CheckResult,
+    CheckSpec,
+    TestCase,
+    TestResult,
+    Usage,
+)
+from aifactory.domain.review import uncertainty
 from aifactory.store import agents_repo
 from aifactory.store.database import Database
 from aifactory.store.tables import Agent, Result, Run, utcnow
@@ -87,6 +96,10 @@ def _row(run_id: str, agent_id: str, index: int, case: Judged) -> dict[str, Any]
     if case.expected is not None:
         test_case["expected"] = case.expected
     now = utcnow()
+    # As the store decides it when a result is written: what the uncertain queue reads.
+    written = TestResult.model_validate(
+        {"test_case": test_case, "status": status, "passed": passed, "score": 0, "checks": checks}
+    )
     return {
         "id": str(uuid.uuid4()),
         "run_id": run_id,
@@ -108,6 +121,7 @@ def _row(run_id: str, agent_id: str, index: int, case: Judged) -> dict[str, Any]
         "attempts": 1,
         "created_at": now,
         "finished_at": now,
+        "judge_uncertain": uncertainty(written) is not None,
     }
 
 
@@ -154,3 +168,78 @@ async def judged_run(
         if rows:
             await session.execute(insert(Result), rows)
     return SeededRun(run_id=run_id, result_ids=[r["id"] for r in rows])
+
+
+def planted_results(n: int = 240, *, seed: int = 7) -> list[TestResult]:
+    """``n`` finished results covering what decides whether a judge was unsure.
+
+    Judge checks of every kind (``llm_rubric``, ``factuality``, a negated one, a plugin that
+    reports a judge's usage) and checks that are no judge's (with the same details); scores near,
+    on the edge of (0.15 away) and far from thresholds of 0.3, 0.5 and 0.7; samples that split,
+    agree, are empty or are no list; errored checks and errored results; several checks per
+    result. Deterministic for a ``seed``.
+    """
+    rng = random.Random(seed)
+    kinds = [
+        ("llm_rubric", "llm_rubric", True),
+        ("factuality", "factuality", True),
+        ("not_llm_rubric", "not_llm_rubric", True),
+        ("tone", "tone", True),  # a plugin: a judge because it reports usage
+        ("similarity", "similarity", False),  # scores against a threshold, but no judge
+    ]
+    results: list[TestResult] = []
+    for index in range(n):
+        specs: list[CheckSpec] = []
+        checks: list[CheckResult] = []
+        if rng.random() < 0.3:
+            specs.append(CheckSpec(type="contains", value="30"))
+            checks.append(CheckResult(type="contains", status="passed", passed=True, score=1.0))
+        for _ in range(rng.choice([1, 1, 1, 2])):
+            spec_type, check_type, has_usage = rng.choice(kinds)
+            threshold = rng.choice([0.3, 0.5, 0.7])
+            roll = rng.random()
+            if roll < 0.2:
+                score = threshold + rng.choice([-0.15, 0.15])  # on the edge: uncertain
+            elif roll < 0.45:
+                score = threshold + rng.uniform(-0.14, 0.14)
+            else:
+                score = rng.choice([rng.uniform(0.0, 0.1), rng.uniform(0.9, 1.0)])
+            score = min(1.0, max(0.0, score))
+            details: dict[str, Any] = {"score": score, "threshold": threshold}
+            shape = rng.random()
+            if shape < 0.25:
+                details["samples"] = sorted(
+                    min(1.0, max(0.0, score + rng.gauss(0, 0.2))) for _ in range(3)
+                )
+            elif shape < 0.3:
+                details["samples"] = []
+            elif shape < 0.35:
+                details["samples"] = "n/a"
+            elif shape < 0.4:
+                details["threshold"] = "0.5"  # not a number: never uncertain
+            errored = rng.random() < 0.08
+            specs.append(CheckSpec(type=spec_type, rubric=f"rubric {len(specs)}"))
+            checks.append(
+                CheckResult(
+                    type=check_type,
+                    status="error" if errored else "passed" if score >= threshold else "failed",
+                    passed=not errored and score >= threshold,
+                    score=0.0 if errored else score,
+                    reason="judged",
+                    details=None if errored else details,
+                    usage=Usage(input_tokens=5, output_tokens=2) if has_usage else None,
+                )
+            )
+        status = "error" if rng.random() < 0.05 else rng.choice(["passed", "failed"])
+        results.append(
+            TestResult(
+                test_case=TestCase(name=f"planted {index}", input=f"q{index}", checks=specs),
+                status=status,
+                passed=status == "passed",
+                score=checks[-1].score,
+                output=f"a{index}",
+                checks=checks,
+                error="boom" if status == "error" else None,
+            )
+        )
+    return results

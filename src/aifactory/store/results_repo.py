@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestResult
 from aifactory.domain.paging import Page
+from aifactory.domain.review import uncertainty
 from aifactory.domain.runs import NewRun, Run
 from aifactory.errors import NotFound
 from aifactory.store._bulk import case_to_json, like_tag, rowcount, tags_column
@@ -83,7 +84,10 @@ def _transcript_json(result: TestResult) -> list[Any] | None:
 
 
 def outcome_values(result: TestResult, now: datetime) -> dict[str, Any]:
-    """The columns a finished result sets on its row, finished at ``now``, its lease cleared."""
+    """The columns a finished result sets on its row, finished at ``now``, its lease cleared.
+
+    ``judge_uncertain`` is decided here, once: the uncertain review queue reads it by index.
+    """
     simulator = result.simulator_usage
     conversation = result.transcript is not None
     return {
@@ -109,6 +113,7 @@ def outcome_values(result: TestResult, now: datetime) -> dict[str, Any]:
         "simulator_input_tokens": simulator.input_tokens if conversation else None,
         "simulator_output_tokens": simulator.output_tokens if conversation else None,
         "simulator_cost_usd": simulator.cost_usd if conversation else None,
+        "judge_uncertain": uncertainty(result) is not None,
         "finished_at": now,
         "lease_owner": None,
         "lease_expires_at": None,

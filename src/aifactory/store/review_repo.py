@@ -1,17 +1,21 @@
 """The review queue's reads: the results most worth a person's time, by strategy.
 
-Every strategy reads a run's results in case order (``ix_results_run_status``) or an agent's
-newest first (the partial index ``ix_results_agent_finished``), a chunk at a time, and stops as
-soon as it has ``limit`` items, so the next item costs the same however long the history is:
+Every strategy reads a run's results in case order or an agent's newest first, by index, and
+stops as soon as it has ``limit`` items, so the next item costs the same however long the
+history is and however far the reviewer has labeled into it:
 
-- **unlabeled**: finished results (passed or failed) with no label at all; the ``NOT EXISTS``
-  probes ``ix_labels_result_created``;
+- **unlabeled**: finished results (passed or failed) with no label at all, by
+  ``ix_results_run_status`` or the partial index ``ix_results_agent_finished``; the
+  ``NOT EXISTS`` probes ``ix_labels_result_created``;
 - **uncertain**: results the caller has not labeled whose judge check scored near its threshold
-  or whose judge samples split (:func:`aifactory.domain.review.uncertainty`, decided in Python on
-  each chunk); at most :data:`MAX_SCANNED` results are read per call;
+  or whose judge samples split. Whether a result is uncertain is decided when it is written
+  (``judge_uncertain``, :func:`aifactory.domain.review.uncertainty`) and read through the
+  partial indexes ``ix_results_agent_uncertain`` and ``ix_results_run_uncertain``, which hold
+  only those results; the reason shown is worked out again on the few rows read;
 - **disagreement**: results whose labels contradict the judge, most recently labeled first, read
-  from the labels (``judge_passed`` is stored on each label) and confirmed on the latest label of
-  each reviewer (:func:`aifactory.domain.review.disagreement`).
+  from the labels (``judge_passed`` is stored on each label), leaving out in SQL the results the
+  caller has labeled, and confirmed on the latest label of each reviewer
+  (:func:`aifactory.domain.review.disagreement`).
 
 Errored results are never queued: they carry no verdict to agree or disagree with.
 """
@@ -35,10 +39,9 @@ from aifactory.store.tables import Label as LabelRow
 _results = cast(Table, Result.__table__)
 _r = _results.c
 _l = cast(Table, LabelRow.__table__).c
+_mine = cast(Table, LabelRow.__table__).alias("mine")
 VERDICT_STATUSES = ("passed", "failed")
 CHUNK = 200
-MAX_SCANNED = 20_000
-"""Most results one uncertain-queue call reads before it answers with what it found."""
 
 
 def _scoped(query: Select[Any], *, run_id: str | None, agent_id: str | None) -> Select[Any]:
@@ -108,22 +111,18 @@ async def uncertain(
     agent_id: str | None,
     limit: int,
     reviewer: str | None,
-    max_scanned: int = MAX_SCANNED,
 ) -> list[ReviewItem]:
     """Results ``reviewer`` has not labeled on which the judge was unsure."""
-    query = select(*_RESULT_COLUMNS).where(_unlabeled_by(reviewer))
+    query = select(*_RESULT_COLUMNS).where(_r.judge_uncertain, _unlabeled_by(reviewer))
     found: list[ReviewItem] = []
-    scanned = 0
-    async for results in _chunks(session, query, run_id=run_id, agent_id=agent_id):
+    async for results in _chunks(session, query, run_id=run_id, agent_id=agent_id, chunk=limit):
         for result in results:
             reason = uncertainty(result)
-            if reason is not None:
+            if reason is not None:  # always, unless the rule changed since the row was written
                 found.append(ReviewItem(**dict(result), review_reason=reason))
-                if len(found) >= limit:
-                    break
-        scanned += len(results)
-        if len(found) >= limit or scanned >= max_scanned:
+        if len(found) >= limit:
             break
+    found = found[:limit]
     if found:
         await labels_repo.with_reviews(session, found)
     return found
@@ -145,11 +144,19 @@ async def disputed(
         .group_by(_l.result_id)
         .order_by(func.max(_l.created_at).desc(), _l.result_id)
     )
+    if reviewer is not None:
+        # The results the reviewer labeled are left out here, not after reading them: they are
+        # the most recently labeled, so they would come first, more of them with every label.
+        candidates = candidates.where(
+            ~exists().where(_mine.c.result_id == _l.result_id, _mine.c.reviewer == reviewer)
+        )
+    # A few more candidates than asked for: the latest labels of some may no longer disagree.
+    chunk = min(CHUNK, 2 * limit + 10)
     found: list[ReviewItem] = []
     offset = 0
     while len(found) < limit:
         ids = [
-            row.result_id for row in await session.execute(candidates.limit(CHUNK).offset(offset))
+            row.result_id for row in await session.execute(candidates.limit(chunk).offset(offset))
         ]
         if not ids:
             break
@@ -171,7 +178,7 @@ async def disputed(
             found.append(item)
             if len(found) >= limit:
                 break
-        if len(ids) < CHUNK:
+        if len(ids) < chunk:
             break
     return found
 

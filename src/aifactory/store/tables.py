@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -230,6 +231,10 @@ class Result(Base):
     simulator_input_tokens: Mapped[int | None] = mapped_column(Integer)
     simulator_output_tokens: Mapped[int | None] = mapped_column(Integer)
     simulator_cost_usd: Mapped[float | None] = mapped_column(Float)
+    judge_uncertain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether a judge check scored near its threshold or its samples split, decided when the
+    result is written (:func:`aifactory.domain.review.uncertainty`): what the ``uncertain``
+    review queue reads, by the partial indexes ``ix_results_*_uncertain``."""
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -248,6 +253,24 @@ Index(
     Result.id.desc(),
     postgresql_where=Result.finished_at.is_not(None),
     sqlite_where=Result.finished_at.is_not(None),
+)
+# Only the few results a judge was unsure of: the uncertain review queue, an agent's newest
+# first and a run's in case order.
+Index(
+    "ix_results_agent_uncertain",
+    Result.agent_id,
+    Result.finished_at.desc(),
+    Result.id.desc(),
+    postgresql_where=text("judge_uncertain"),
+    sqlite_where=text("judge_uncertain = 1"),
+)
+Index(
+    "ix_results_run_uncertain",
+    Result.run_id,
+    Result.case_index,
+    Result.repeat_index,
+    postgresql_where=text("judge_uncertain"),
+    sqlite_where=text("judge_uncertain = 1"),
 )
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from tests.fakes.review_data import RUBRIC, Judged, judged_run
+from datetime import timedelta
 
-from aifactory.domain.review import judged_check
-from aifactory.store import labels_repo, results_repo, review_repo, runs_repo
+from tests.fakes.review_data import RUBRIC, Judged, ensure_agent, judged_run, planted_results
+
+from aifactory.domain.models import TestResult
+from aifactory.domain.review import judged_check, uncertainty
+from aifactory.domain.runs import NewRun, Run
+from aifactory.store import labels_repo, leases_repo, results_repo, review_repo, runs_repo
 from aifactory.store.database import Database
+from aifactory.store.tables import utcnow
 
 pytest_plugins = ["tests.fakes.databases"]
 
@@ -76,7 +81,7 @@ async def test_unlabeled_reads_newest_first_or_in_case_order(database: Database)
     assert [i.test_case.name for i in by_agent] == ["new 1", "new 0", "old 2"]
 
 
-async def test_uncertain_pages_past_certain_results_and_stops_at_its_scan_bound(
+async def test_uncertain_finds_the_unsure_results_past_any_number_of_sure_ones(
     database: Database,
 ) -> None:
     # 450 sure results, then (last in case order) two the judge was unsure of.
@@ -87,11 +92,11 @@ async def test_uncertain_pages_past_certain_results_and_stops_at_its_scan_bound(
         found = await review_repo.uncertain(
             session, run_id=run.run_id, agent_id=None, limit=5, reviewer="alice"
         )
-        bounded = await review_repo.uncertain(
-            session, run_id=run.run_id, agent_id=None, limit=5, reviewer="alice", max_scanned=400
+        first = await review_repo.uncertain(
+            session, run_id=run.run_id, agent_id=None, limit=1, reviewer="alice"
         )
     assert [i.test_case.name for i in found] == ["near", "split"]
-    assert bounded == []
+    assert [i.test_case.name for i in first] == ["near"]
     await label(database, run.result_ids[450], True, reviewer="alice")
     async with database.session() as session:
         for_alice = await review_repo.uncertain(
@@ -103,6 +108,87 @@ async def test_uncertain_pages_past_certain_results_and_stops_at_its_scan_bound(
     assert [i.test_case.name for i in for_alice] == ["split"]
     assert [i.test_case.name for i in for_bob] == ["near", "split"]
     assert for_bob[0].review is not None and for_bob[0].review.passed is True
+
+
+async def _write_through_the_workers_path(database: Database, results: list[TestResult]) -> Run:
+    """A run of ``results``' cases, claimed and completed a few at a time, each batch later."""
+    await ensure_agent(database, AGENT)
+    async with database.write() as session:
+        run = await runs_repo.create_run_with_pending_results(
+            session, NewRun(agent_id=AGENT, agent_version=1), [r.test_case for r in results]
+        )
+    start = utcnow()
+    batch = 0
+    while True:
+        async with database.write() as session:
+            claimed = await leases_repo.claim_cases(session, run.id, "w", lease_s=30, limit=7)
+            if not claimed:
+                return run
+            recorded = await leases_repo.complete_many(
+                session,
+                "w",
+                [(case.result_id, results[case.case_index]) for case in claimed],
+                now=start + timedelta(seconds=batch),
+            )
+        assert all(recorded)
+        batch += 1
+
+
+async def _uncertain_as_the_queue_decided_it(
+    database: Database, *, run_id: str | None, reviewer: str
+) -> list[tuple[str, str]]:
+    """What the uncertain queue answered when it read every result and applied the rule itself:
+    finished passed or failed results, newest first (a run's in case order), that ``reviewer``
+    has not labeled and on which :func:`uncertainty` has a reason."""
+    async with database.session() as session:
+        if run_id is not None:
+            results = [r async for chunk in results_repo.iter_run_results(session, run_id)
+                       for r in chunk]  # fmt: skip
+        else:
+            page = await results_repo.list_agent_results(session, AGENT, limit=100_000)
+            results = page.items
+        labels = await labels_repo.labels_of(session, [r.id or "" for r in results])
+    return [
+        (r.id or "", reason)
+        for r in results
+        if r.status in ("passed", "failed")
+        and not any(lb.reviewer == reviewer for lb in labels.get(r.id or "", []))
+        and (reason := uncertainty(r)) is not None
+    ]
+
+
+async def test_uncertain_answers_as_the_rule_read_on_every_result_did(database: Database) -> None:
+    """The flag written with each result, read by index, gives the queue it always gave."""
+    planted = planted_results()
+    older = await _write_through_the_workers_path(database, planted[:120])
+    newer = await _write_through_the_workers_path(database, planted[120:])
+    unsure = [r for r in planted if uncertainty(r) is not None and r.status != "error"]
+    assert len(unsure) > 40  # the planted data has something to find
+    async with database.session() as session:
+        mine = await review_repo.uncertain(
+            session, run_id=None, agent_id=AGENT, limit=100, reviewer="alice"
+        )
+    for item in mine[:25:3]:  # alice labels some of them
+        await label(database, item.id or "", True, reviewer="alice")
+
+    for run_id in (None, older.id, newer.id):
+        for reviewer in ("alice", "bob"):
+            expected = await _uncertain_as_the_queue_decided_it(
+                database, run_id=run_id, reviewer=reviewer
+            )
+            for limit in (1, 7, 100):
+                async with database.session() as session:
+                    found = await review_repo.uncertain(
+                        session,
+                        run_id=run_id,
+                        agent_id=AGENT if run_id is None else None,
+                        limit=limit,
+                        reviewer=reviewer,
+                    )
+                assert [(i.id, i.review_reason) for i in found] == expected[:limit]
+    assert len(await _uncertain_as_the_queue_decided_it(database, run_id=None, reviewer="bob")) == (
+        len(unsure)
+    )
 
 
 async def test_disputed_confirms_on_the_latest_labels(database: Database) -> None:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
+from tests.fakes.review_data import planted_results
 
+from aifactory.domain.review import uncertainty
 from aifactory.store import migrate
+from aifactory.store._bulk import case_to_json
 from aifactory.store.database import create_engine_for
-from aifactory.store.tables import Base
+from aifactory.store.tables import Base, utcnow
 
 pytest_plugins = ["tests.fakes.databases"]
 
@@ -93,3 +98,83 @@ async def test_operator_keys_stored_in_plaintext_get_a_fingerprint(database_url:
         "k3": generated[:12],
     }
     assert short not in str(found) and long_[:6] not in str(found)
+
+
+async def test_results_from_before_0006_get_their_uncertain_flag(database_url: str) -> None:
+    """The upgrade back-fills ``judge_uncertain`` as the domain's rule decides it."""
+    planted = planted_results(300, seed=11)
+    now = utcnow()
+    json_type = sa.JSON().with_variant(JSONB(), "postgresql")
+    results = sa.table(
+        "results",
+        *(sa.column(name) for name in ("id", "run_id", "agent_id", "agent_version", "tags")),
+        *(sa.column(name) for name in ("case_index", "repeat_index", "status", "passed")),
+        *(sa.column(name) for name in ("score", "cached", "attempts", "created_at")),
+        sa.column("finished_at"),
+        sa.column("test_case", json_type),
+        sa.column("checks", json_type),
+    )
+    rows = [
+        {
+            "id": f"planted-{i:04d}",
+            "run_id": "planted-run",
+            "agent_id": "planted-bot",
+            "agent_version": 1,
+            "tags": "",
+            "case_index": i,
+            "repeat_index": 0,
+            "status": r.status,
+            "passed": r.passed,
+            "score": r.score,
+            "cached": False,
+            "attempts": 1,
+            "created_at": now,
+            # One row written but never finished: the back-fill leaves it alone.
+            "finished_at": now if i else None,
+            "test_case": case_to_json(r.test_case),
+            "checks": [c.model_dump(mode="json", exclude_none=True) for c in r.checks],
+        }
+        for i, r in enumerate(planted)
+    ]
+    engine = create_engine_for(database_url)
+    try:
+        await migrate.downgrade(engine, "0005_conversations")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO agents (id, name, current_version, results_count, created_at,"
+                    " updated_at) VALUES ('planted-bot', 'planted-bot', 1, 0, :t, :t)"
+                ),
+                {"t": now},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO runs (id, agent_id, agent_version, status, total, completed,"
+                    " passed, failed, errored, cancelled, repeat, metadata, created_at) VALUES"
+                    " ('planted-run', 'planted-bot', 1, 'completed', 0, 0, 0, 0, 0, 0, 1, '{}',"
+                    " :t)"
+                ),
+                {"t": now},
+            )
+            await conn.execute(results.insert(), rows)
+        await migrate.upgrade(engine)
+        async with engine.begin() as conn:
+            flags = dict(
+                (
+                    await conn.execute(
+                        text("SELECT id, judge_uncertain FROM results WHERE run_id = 'planted-run'")
+                    )
+                ).all()
+            )
+            await conn.execute(text("DELETE FROM results WHERE run_id = 'planted-run'"))
+            await conn.execute(text("DELETE FROM runs WHERE id = 'planted-run'"))
+            await conn.execute(text("DELETE FROM agents WHERE id = 'planted-bot'"))
+    finally:
+        await migrate.upgrade(engine)
+        await engine.dispose()
+    expected = {
+        row["id"]: row["finished_at"] is not None and uncertainty(result) is not None
+        for row, result in zip(rows, planted, strict=True)
+    }
+    assert {k: bool(v) for k, v in flags.items()} == expected
+    assert 60 < sum(expected.values()) < 240
