@@ -80,6 +80,25 @@ def open_fuzz_app(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterat
         stop_fuzz_apps()
 
 
+CASE_KINDS = ("input", "turns", "simulated_user")
+
+
+def give_cases_a_kind(body: Any) -> None:
+    """Give a generated test case without any of ``input``, ``turns`` and ``simulated_user`` an
+    ``input``, as the generator always did while ``input`` was required.
+
+    A case must hold exactly one of the three; the generator leaves all three out of most cases,
+    so nearly every ``runTest`` would be a 422 and its answer's links would never be followed.
+    Cases holding two or more are left as generated: they must still be refused.
+    """
+    if not isinstance(body, dict):
+        return
+    cases = [body.get("test_case"), *(body.get("test_cases") or [])]
+    for case in cases:
+        if isinstance(case, dict) and not any(kind in case for kind in CASE_KINDS):
+            case["input"] = "hello"
+
+
 def keep_local(value: Any) -> None:
     """Make every agent in a generated body a scripted one without simulated latency."""
     if isinstance(value, dict):

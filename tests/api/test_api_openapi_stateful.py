@@ -29,6 +29,7 @@ from tests.api.openapi_fuzz_support import (
     CHECKS,
     HEADERS,
     fuzz_app,
+    give_cases_a_kind,
     keep_local,
     openapi_document,
     stop_fuzz_apps,
@@ -161,6 +162,7 @@ def test_chained_requests_get_no_server_error_and_match_the_schema(tmp_path: Pat
 
         def before_call(self, case: Case) -> None:
             keep_local(case.body)
+            give_cases_a_kind(case.body)
             fresh_suite_id(case)
             # `ignored_auth` repeats a request without the key through the schema's transport.
             case.operation.schema.app = self.app

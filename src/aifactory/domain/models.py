@@ -174,7 +174,18 @@ class TestCase(BaseModel):
     """
 
     __test__ = False  # not a pytest class
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # The schema says "exactly one of the three" too, so clients and schema-driven tools see it.
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["input"]},
+                {"required": ["turns"]},
+                {"required": ["simulated_user"]},
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=500)
     # turns and simulated_user come before input so that input's validator sees them.
