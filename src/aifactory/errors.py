@@ -6,6 +6,7 @@ in one place (:mod:`aifactory.api.errors`), where its own few HTTP-only errors l
 
     AIFactoryError
     ├── ConfigError                 bad settings or agent configuration
+    │   └── UnpricedBudget          (engine/budget.py) a budget over a model without a price
     ├── InvalidInput                input a caller sent that cannot be used (details name fields)
     ├── NotFound                    a record that does not exist (the store and services)
     ├── Conflict                    a taken id, a reused idempotency key, a busy agent
@@ -19,6 +20,7 @@ in one place (:mod:`aifactory.api.errors`), where its own few HTTP-only errors l
     ├── CheckError                  a check that could not run (time limit, judge down, ...)
     │   └── JudgeError              the judge could not give a verdict
     ├── SimulatorError              the simulated user could not say its next message
+    ├── ReflectorError              (llm/reflector.py) the reflector gave no usable proposal
     ├── AgentError                  the agent under test could not answer
     │   ├── AgentTimeout
     │   ├── AgentHTTPError          non-2xx answer from an http agent
@@ -27,7 +29,8 @@ in one place (:mod:`aifactory.api.errors`), where its own few HTTP-only errors l
     ├── LLMError                    a provider call failed after the retry policy gave up
     │   ├── LLMRateLimited
     │   └── LLMTimeout
-    └── APIError                    (api/errors.py) HTTP-only: a body over the size limit
+    ├── APIError                    (api/errors.py) HTTP-only: a body over the size limit
+    └── APIStatusError              (client.py) the SDK's view of an error answer
 
 Vendor errors are translated at the boundary (``raise AgentTimeout(...) from exc``).
 """
