@@ -93,9 +93,12 @@ def give_cases_a_kind(body: Any) -> None:
     """
     if not isinstance(body, dict):
         return
-    cases = [body.get("test_case"), *(body.get("test_cases") or [])]
+    test_cases = body.get("test_cases")
+    cases = [body.get("test_case"), *(test_cases if isinstance(test_cases, list) else [])]
     for case in cases:
-        if isinstance(case, dict) and not any(kind in case for kind in CASE_KINDS):
+        if isinstance(case, dict) and all(case.get(kind) is None for kind in CASE_KINDS):
+            for kind in CASE_KINDS:
+                case.pop(kind, None)
             case["input"] = "hello"
 
 
