@@ -38,7 +38,7 @@ from tests.api.openapi_fuzz_support import (
 from aifactory.api import examples
 
 STATEFUL_SETTINGS = settings(
-    max_examples=50,
+    max_examples=100,
     stateful_step_count=16,
     derandomize=True,
     database=None,
