@@ -15,7 +15,11 @@ moment wait for (:mod:`aifactory.service.provisioning`), so workers never race o
 database that cannot be used is one line on stderr and exit status 2. The master also prepares
 ``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics`` and
 ``/api/v1/metrics`` count every worker's requests; ``child_exit`` tells prometheus_client
-when a worker is gone. ``GUNICORN_CMD_ARGS`` still overrides anything set here, and an app named
+when a worker is gone. Without ``AIFACTORY_QUEUE_URL`` the master also starts the batch runner
+(``aifactory batch-runner``, :mod:`aifactory.queue.runner_process`): one process beside the
+workers, at a lower CPU priority, that runs every batch, so cases never take the workers' CPU
+(``AIFACTORY_BATCH_RUNNER=inline`` runs them in the workers instead); ``on_exit`` stops it.
+``GUNICORN_CMD_ARGS`` still overrides anything set here, and an app named
 on the command line (``gunicorn main:app -c gunicorn.conf.py``, the original start command)
 replaces ``wsgi_app``.
 """
@@ -30,6 +34,7 @@ from typing import Any
 
 from aifactory.api.startup import check_server, session_secret
 from aifactory.errors import ConfigError
+from aifactory.queue.runner_process import RunnerProcess
 from aifactory.service.provisioning import first_key_notice, provision_now
 from aifactory.settings import load_settings
 
@@ -102,6 +107,7 @@ def on_starting(server: Any) -> None:
     server.log.info("Database provisioned (%s).", _settings.database.split("://", 1)[0])
     if plaintext:
         print(first_key_notice(plaintext), flush=True)
+    _start_batch_runner(server)
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         # Counts from a previous run of the server would be added to this one's.
@@ -116,3 +122,26 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+_runner: RunnerProcess | None = None
+
+
+def _start_batch_runner(server: Any) -> None:
+    """Without a queue, batches run in one batch runner process beside the workers, at a lower
+    CPU priority (``AIFACTORY_BATCH_RUNNER``, default ``process`` here); workers only store them."""
+    global _runner
+    if _settings.queue_url is not None:
+        return
+    os.environ.setdefault("AIFACTORY_BATCH_RUNNER", "process")
+    if os.environ["AIFACTORY_BATCH_RUNNER"] != "process":
+        return
+    _runner = RunnerProcess()
+    _runner.start()
+    server.log.info("Batch runner started (pid %s).", _runner.pid)
+
+
+def on_exit(server: Any) -> None:
+    """The master is leaving: let the batch runner finish its in-flight cases, then stop it."""
+    if _runner is not None:
+        _runner.stop(grace_s=_settings.shutdown_grace_s)

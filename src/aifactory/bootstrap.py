@@ -19,6 +19,7 @@ from aifactory.service.container import Services
 from aifactory.settings import Settings
 
 if TYPE_CHECKING:
+    from aifactory.queue.inprocess import InProcessQueue
     from aifactory.queue.worker_process import DistributedWorker
     from aifactory.service.keys import KeyService
 
@@ -182,6 +183,34 @@ async def worker(settings: Settings, *, concurrency: int) -> AsyncIterator[Distr
             await limits.aclose()
         if redis is not None:
             await redis.aclose()
+        await db.dispose()
+
+
+@asynccontextmanager
+async def batch_runner(settings: Settings, *, concurrency: int) -> AsyncIterator[InProcessQueue]:
+    """The batch runner process's queue, started: it runs every stored batch of the database.
+
+    It is the only process running the database's batches (the servers beside it store them,
+    :mod:`aifactory.queue.beside`), so on start it takes back every claim a previous runner
+    left, and it looks for new runs every :data:`~aifactory.queue.runner_process.PICKUP_S`.
+    """
+    from aifactory.queue.inprocess import InProcessQueue
+    from aifactory.queue.runner_process import PICKUP_S
+    from aifactory.store.database import Database
+
+    only_runner = settings.model_copy(update={"single_process": True})
+    db = Database.from_settings(only_runner)
+    try:
+        async with runner_factory(only_runner) as parts:
+            queue = InProcessQueue(
+                db, parts, only_runner, concurrency=concurrency, reconcile_s=PICKUP_S
+            )
+            await queue.start()
+            try:
+                yield queue
+            finally:
+                await queue.stop(grace_s=settings.shutdown_grace_s)
+    finally:
         await db.dispose()
 
 

@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     """The stream (Redis) or queue and exchange (RabbitMQ) the distributed queue uses."""
     queue_max_depth: int = Field(default=10_000, ge=1, validation_alias="AIFACTORY_QUEUE_MAX_DEPTH")
     """Chunks the distributed queue may hold before batch submission answers 503."""
+    batch_runner: Literal["inline", "process"] = Field(
+        default="inline", validation_alias="AIFACTORY_BATCH_RUNNER"
+    )
+    """Where an embedded server (no ``AIFACTORY_QUEUE_URL``) runs batch cases: ``inline``, in each
+    server process's event loop, or ``process``, in one batch runner process beside the server
+    processes, at a lower CPU priority, so cases never take CPU from requests. gunicorn (with
+    ``gunicorn.conf.py``) and ``aifactory serve --workers N`` start that process and choose
+    ``process`` unless this is set."""
+    batch_runner_nice: int = Field(
+        default=10, ge=0, le=19, validation_alias="AIFACTORY_BATCH_RUNNER_NICE"
+    )
+    """How much lower the batch runner's CPU priority is than the server's (``nice``, 0-19)."""
     limits_url: str | None = Field(
         default=None, validation_alias=AliasChoices("AIFACTORY_LIMITS_URL", "REDIS_URL")
     )

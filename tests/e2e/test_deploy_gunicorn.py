@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import runpy
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,9 +43,59 @@ def prometheus_counts(base_url: str) -> dict[str, float]:
     }
 
 
+def child_pids(master_pid: int) -> set[int]:
+    # Per thread: a batch runner started again is the child of the master's watcher thread.
+    tasks = Path(f"/proc/{master_pid}/task").glob("*/children")
+    return {int(pid) for children in tasks for pid in children.read_text().split()}
+
+
+def is_batch_runner(pid: int) -> bool:
+    try:
+        return b"batch-runner" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+
+
 def worker_pids(master_pid: int) -> set[int]:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    return {int(pid) for pid in children}
+    """The master's uvicorn workers (its batch runner is a child too, and is not one)."""
+    return {pid for pid in child_pids(master_pid) if not is_batch_runner(pid)}
+
+
+def batch_runner_pids(master_pid: int) -> set[int]:
+    return {pid for pid in child_pids(master_pid) if is_batch_runner(pid)}
+
+
+def nice_of(pid: int) -> int:
+    # /proc/PID/stat: the fields after "(comm)" start at field 3; nice is field 19.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[19 - 3])
+
+
+def wait_for(what: str, check: Any, timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return found
+
+
+def run_a_batch(client: httpx.Client) -> dict[str, Any]:
+    """Submit a 3-case batch to the demo agent and wait for its end; its final status."""
+    cases = [
+        {"name": f"case {n}", "input": "Can I get a refund?", "checks": [
+            {"type": "contains", "value": "30 days"}]}
+        for n in range(3)
+    ]  # fmt: skip
+    accepted = client.post("/api/v1/test/batch", json={"agent_id": "demo-support-bot",
+                                                        "test_cases": cases})  # fmt: skip
+    assert accepted.status_code == 202, accepted.text
+
+    def ended() -> dict[str, Any] | None:
+        status = client.get(accepted.json()["status_url"]).json()
+        return status if status["status"] not in ("queued", "running") else None
+
+    final: dict[str, Any] = wait_for("the batch to end", ended)
+    return final
 
 
 def counting_pids(metrics_dir: Path) -> set[int]:
@@ -227,3 +279,35 @@ def test_five_starts_on_fresh_postgres_with_three_workers_all_serve(tmp_path: Pa
             assert [k["name"] for k in keys.json()["items"]] == ["bootstrap-1"]
             assert "Worker failed to boot" not in output
             assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_batches_run_in_one_lower_priority_runner_restarted_and_stopped_by_the_master(
+    tmp_path: Path,
+) -> None:
+    env = gunicorn_env(tmp_path, workers=2, AIFACTORY_API_KEYS=KEY, AIFACTORY_SEED_DEMO="1")
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with (
+        running_gunicorn(tmp_path, env) as server,
+        httpx.Client(base_url=server.url, headers=headers, timeout=10) as client,
+    ):
+        master = server.process.pid
+        (runner,) = wait_for("the batch runner", lambda: batch_runner_pids(master))
+        assert nice_of(runner) == nice_of(master) + 10
+        assert client.get("/health").json()["queue"] == {"backend": "process"}
+        first = run_a_batch(client)
+        assert (first["status"], first["completed"], first["passed"]) == ("completed", 3, 3)
+
+        # A runner that dies is started again, and the new one runs the next batch.
+        os.kill(runner, signal.SIGKILL)
+        (again,) = wait_for(
+            "a new batch runner", lambda: batch_runner_pids(master) - {runner}, timeout_s=15
+        )
+        second = run_a_batch(client)
+        assert (second["status"], second["completed"], second["passed"]) == ("completed", 3, 3)
+        assert len(batch_runner_pids(master)) == 1
+
+        # Stopping the master stops its runner too.
+        os.kill(master, signal.SIGTERM)
+        server.process.wait(timeout=30)
+        wait_for("the runner to exit", lambda: not Path(f"/proc/{again}").exists(), 20)

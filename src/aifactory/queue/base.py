@@ -7,7 +7,9 @@ executes a token claims cases from the database under a lease and completes them
 so delivering a token twice, or losing one, never makes a second result or loses a case.
 
 :func:`make_queue` picks the implementation: in-process (taskiq's in-memory broker, the cases
-run in the server's event loop) when ``AIFACTORY_QUEUE_URL`` is unset; the distributed queue
+run in the server's event loop) when ``AIFACTORY_QUEUE_URL`` is unset, or stored for the batch
+runner process beside the server (:mod:`aifactory.queue.beside`) when
+``AIFACTORY_BATCH_RUNNER=process``; the distributed queue
 (:mod:`aifactory.queue.distributed`: Redis streams or RabbitMQ, cases run by ``aifactory
 worker`` processes) otherwise.
 """
@@ -83,8 +85,9 @@ def make_queue(
     """The queue ``settings`` ask for.
 
     Args:
-        settings: ``queue_url`` (``AIFACTORY_QUEUE_URL``/``REDIS_URL``) chooses the queue; the
-            lease length comes from ``lease_s``.
+        settings: ``queue_url`` (``AIFACTORY_QUEUE_URL``/``REDIS_URL``) chooses the queue, and
+            without one ``batch_runner`` whether cases run in this process or in the batch
+            runner process beside it; the lease length comes from ``lease_s``.
         db: the service's database.
         engine: the engine that builds agents and case runners.
         **options: passed to the implementation (e.g. ``concurrency`` for the in-process queue).
@@ -92,6 +95,10 @@ def make_queue(
     Raises:
         ConfigError: the queue URL names no supported broker (``redis://``, ``amqp://``).
     """
+    if settings.queue_url is None and settings.batch_runner == "process":
+        from aifactory.queue.beside import BesideQueue
+
+        return BesideQueue(db)
     if settings.queue_url is None:
         from aifactory.queue.inprocess import InProcessQueue
 
