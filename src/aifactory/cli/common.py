@@ -6,6 +6,10 @@ The commands that talk to a running server through the SDK (``submit``, ``status
 reached, a missing or refused key and every error answer into one line on stderr and exit 2,
 and accept the 8-character run ids the dashboard shows through :func:`resolve_run_id`.
 
+Every command module is imported by ``aifactory --help``: what a command needs beyond Typer and
+Rich (the SDK and httpx, the engine, the settings, the pydantic models) is imported inside it,
+and the annotations Typer reads of its options name only what is imported here already.
+
 Exit codes: 0 the run passed (or the command did its work), 1 the run failed or regressed,
 2 the command could not do its work (bad input, no key, server unreachable or an error answer).
 """
@@ -17,15 +21,18 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from aifactory.client import DEFAULT_BASE_URL, APIStatusError, Client
 from aifactory.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import httpx
+
+    from aifactory.client import APIStatusError, Client
 
 # Case names, reasons and outputs are text from suites, agents and judges: every one is
 # escaped before Rich reads markup in it, and ``:name:`` codes are never turned into emoji.
@@ -38,6 +45,9 @@ EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+"""The server when neither ``--server`` nor ``AIFACTORY_URL`` names one: the SDK's default,
+written here so that the options' defaults need not import the SDK."""
 KEY_HINT = "pass --api-key KEY or set AIFACTORY_API_KEY"
 SERVER_ENV = ["AIFACTORY_URL", "AIFACTORY_SERVER"]
 
@@ -86,6 +96,8 @@ def _fail(exc: APIStatusError, server: str | None = None, *, keyed: bool = True)
 
 
 def _unreachable(server: str, exc: httpx.TransportError) -> typer.Exit:
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         why = "it did not answer in time"
     elif isinstance(exc, httpx.ConnectError):
@@ -106,6 +118,10 @@ def remote(server: str, api_key: str | None) -> Iterator[Client]:
     Raises:
         typer.Exit: the server cannot be reached, refused the key, or answered an error.
     """
+    import httpx
+
+    from aifactory.client import APIStatusError, Client
+
     key = api_key or os.environ.get("AIFACTORY_API_KEY") or None
     try:
         with Client(server, api_key=key) as client:

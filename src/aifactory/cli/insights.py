@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from aifactory.cli.common import (
+    DEFAULT_BASE_URL,
     EXIT_FAILED,
     KeyOpt,
     ServerOpt,
@@ -19,9 +20,9 @@ from aifactory.cli.common import (
     remote,
     resolve_run_id,
 )
-from aifactory.client import DEFAULT_BASE_URL
-from aifactory.domain.compare import Comparison
-from aifactory.reports.comparison import write_comparison_html, write_comparison_markdown
+
+if TYPE_CHECKING:
+    from aifactory.domain.compare import Comparison
 
 EXIT_REGRESSED = EXIT_FAILED
 
@@ -138,6 +139,8 @@ def compare(
             as_json=as_json,
         )
         return
+    from aifactory.reports.comparison import write_comparison_html, write_comparison_markdown
+
     with remote(server, api_key) as client:
         comparison = client.compare_runs(resolve_run_id(client, base), resolve_run_id(client, head))
     if markdown is not None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from aifactory.cli.common import (
+    DEFAULT_BASE_URL,
     KeyOpt,
     ServerOpt,
     console,
@@ -19,9 +20,10 @@ from aifactory.cli.common import (
     remote,
     suite_on_server,
 )
-from aifactory.client import DEFAULT_BASE_URL, Client
-from aifactory.domain.reflection import Candidate, ReflectionPublic
-from aifactory.domain.runs import TERMINAL
+
+if TYPE_CHECKING:
+    from aifactory.client import Client
+    from aifactory.domain.reflection import Candidate, ReflectionPublic
 
 
 def _pct(value: float | None) -> str:
@@ -115,6 +117,8 @@ def _summary(r: ReflectionPublic) -> None:
 
 
 def _follow(client: Client, reflection_id: str, poll_s: float) -> ReflectionPublic:
+    from aifactory.domain.runs import TERMINAL
+
     narrator = _Narrator()
     with console.status("starting") as status:
         while True:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aifactory.cli.common import (
+    DEFAULT_BASE_URL,
     EXIT_FAILED,
     KeyOpt,
     ServerOpt,
@@ -21,10 +21,11 @@ from aifactory.cli.common import (
     resolve_run_id,
     suite_on_server,
 )
-from aifactory.client import DEFAULT_BASE_URL, Client
-from aifactory.client_shapes import RunStatusPublic
-from aifactory.domain.runs import TERMINAL
 from aifactory.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from aifactory.client import Client
+    from aifactory.client_shapes import RunStatusPublic
 
 
 def submit(
@@ -84,6 +85,16 @@ def submit(
 
 
 def _follow(client: Client, run_id: str, total: int) -> RunStatusPublic:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from aifactory.domain.runs import TERMINAL
+
     progress = Progress(
         TextColumn("[bold]running"),
         BarColumn(),

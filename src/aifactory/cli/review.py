@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aifactory.cli.common import KeyOpt, ServerOpt, console, out, remote
-from aifactory.client import DEFAULT_BASE_URL
-from aifactory.domain.models import Interval
-from aifactory.domain.review import AgreementReport
+from aifactory.cli.common import DEFAULT_BASE_URL, KeyOpt, ServerOpt, console, out, remote
+
+if TYPE_CHECKING:
+    from aifactory.domain.models import Interval
+    from aifactory.domain.review import AgreementReport
 
 review_app = typer.Typer(
     help="Human review: judges' agreement with people, the golden set.", no_args_is_help=True

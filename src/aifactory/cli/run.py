@@ -1,12 +1,12 @@
 """``aifactory run`` and ``aifactory checks``: a suite against an agent, in this process.
 
 The run itself (loading, running, reports) is :mod:`aifactory.cli.local_run`, imported when the
-command starts so that ``aifactory --help`` stays quick.
+command starts so that ``aifactory --help`` stays quick; the baseline and the server
+(:mod:`aifactory.cli.baseline`, :mod:`aifactory.cli.gate`) only when a run asks for them.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -25,11 +25,12 @@ from aifactory.cli.common import (
     out,
     parse_metadata,
 )
-from aifactory.domain.models import AgentSpec, RunSummary, TestResult
 from aifactory.errors import AIFactoryError, CheckSpecError, ConfigError, SuiteError
 
 if TYPE_CHECKING:
+    from aifactory.cli.baseline import Baseline
     from aifactory.cli.failures import Failure
+    from aifactory.domain.models import AgentSpec, RunSummary, TestResult
 
 
 def run(
@@ -96,11 +97,9 @@ def run(
     With --baseline, compare the run with an earlier one case by case and print the verdict;
     --fail-on-regression exits 1 when it is significantly worse.
     """
-    from aifactory.cli import baseline as baselines
-    from aifactory.cli import gate
+    import asyncio
+
     from aifactory.cli.local_run import RunRequest, execute
-    from aifactory.domain.baseline import RunFigures
-    from aifactory.domain.gate import gate as compare_with
 
     try:
         meta = parse_metadata(metadata)
@@ -108,10 +107,12 @@ def run(
         raise bad_input(str(exc)) from None
     if record and server is None:
         raise bad_input("--record stores the run on a server: give --server URL.")
-    found: list[baselines.Baseline] = []
+    found: list[Baseline] = []
     loaded: dict[str, str] = {}
 
     def before_the_run(suite_name: str, spec: AgentSpec) -> None:
+        from aifactory.cli import baseline as baselines
+
         loaded["suite"] = suite_name
         if record and server is not None:
             loaded["agent"] = baselines.check_recordable(server, api_key, spec.id)
@@ -123,6 +124,8 @@ def run(
             )
 
     def after_the_run(results: Iterable[TestResult], _: RunSummary) -> None:
+        from aifactory.cli import baseline as baselines
+
         if record and server is not None:
             run_id = baselines.record(
                 server,
@@ -149,8 +152,8 @@ def run(
         quiet=quiet,
         metadata=meta,
         keep_outcomes=baseline is not None,
-        on_loaded=before_the_run,
-        on_finished=after_the_run,
+        on_loaded=before_the_run if baseline is not None or record else None,
+        on_finished=after_the_run if record else None,
     )
     try:
         outcome = asyncio.run(execute(request))
@@ -162,6 +165,10 @@ def run(
     print_summary(outcome.summary, title=outcome.suite_name)
     failures = run_failures(outcome.summary, fail_under)
     if found:
+        from aifactory.cli import gate
+        from aifactory.domain.baseline import RunFigures
+        from aifactory.domain.gate import gate as compare_with
+
         head = RunFigures(
             outcomes=outcome.outcomes,
             suite=outcome.suite_name,

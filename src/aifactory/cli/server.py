@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import tempfile
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aifactory.api.startup import check_server, session_secret
 from aifactory.cli.common import console, out
-from aifactory.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from aifactory.service.keys import KeyService
     from aifactory.service.schema import SchemaService
+    from aifactory.settings import Settings
 
 T = TypeVar("T")
 
@@ -34,6 +31,7 @@ def check_bind(settings: Settings, host: str) -> None:
     a weak session secret, or none beyond loopback. Makes the development session secret on
     loopback, so every worker process finds it made. One line on stderr and exit status 2.
     """
+    from aifactory.api.startup import check_server, session_secret
     from aifactory.errors import ConfigError
 
     try:
@@ -59,6 +57,7 @@ def serve(
 
     from aifactory.errors import ConfigError
     from aifactory.service.provisioning import provision_now
+    from aifactory.settings import load_settings
 
     settings = load_settings()
     bind = host or settings.server_host
@@ -81,6 +80,8 @@ def serve(
     if workers > 1 or reload:
         os.environ["AIFACTORY_SINGLE_PROCESS"] = "false"
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
         directory = tempfile.mkdtemp(prefix="aifactory-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -102,8 +103,16 @@ def serve(
     )
 
 
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``: asyncio is imported when a command runs, not by ``aifactory --help``."""
+    import asyncio
+
+    return asyncio.run(work)
+
+
 def _schema() -> SchemaService:
     from aifactory.service.schema import SchemaService
+    from aifactory.settings import load_settings
 
     return SchemaService(load_settings())
 
@@ -111,23 +120,24 @@ def _schema() -> SchemaService:
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Migrate the database of DATABASE_URL up to REVISION (default: the newest)."""
-    out.print(f"Database at revision {asyncio.run(_schema().upgrade(revision))}.")
+    out.print(f"Database at revision {_run(_schema().upgrade(revision))}.")
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
     """Migrate the database down to REVISION ('base' removes every table)."""
-    out.print(f"Database at revision {asyncio.run(_schema().downgrade(revision))}.")
+    out.print(f"Database at revision {_run(_schema().downgrade(revision))}.")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Print the database's revision."""
-    out.print(asyncio.run(_schema().current()) or "none")
+    out.print(_run(_schema().current()) or "none")
 
 
 async def _with_keys(action: Callable[[KeyService], Awaitable[T]]) -> T:
     from aifactory import bootstrap
+    from aifactory.settings import load_settings
 
     async with bootstrap.keys(load_settings()) as keys:
         return await action(keys)
@@ -143,7 +153,7 @@ def keys_create(
 ) -> None:
     """Create an API key; its secret is printed once."""
     try:
-        record, plaintext = asyncio.run(_with_keys(lambda keys: keys.create(name, scope)))
+        record, plaintext = _run(_with_keys(lambda keys: keys.create(name, scope)))
     except ValueError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -153,7 +163,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never their secrets)."""
-    page = asyncio.run(_with_keys(lambda keys: keys.list(limit=1000, offset=0)))
+    page = _run(_with_keys(lambda keys: keys.list(limit=1000, offset=0)))
     table = Table("id", "name", "prefix", "scopes", "created", "revoked")
     for key in page.items:
         table.add_row(
@@ -173,7 +183,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
     from aifactory.errors import NotFound
 
     try:
-        asyncio.run(_with_keys(lambda keys: keys.revoke(key_id)))
+        _run(_with_keys(lambda keys: keys.revoke(key_id)))
     except NotFound as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None

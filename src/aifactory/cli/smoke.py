@@ -20,22 +20,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
-import httpx
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from aifactory.cli.common import EXIT_FAILED, EXIT_PASSED, out
 from aifactory.demo import DEMO_AGENT, DEMO_SUITE
-from aifactory.domain.runs import RUN_STATUSES, TERMINAL
+
+if TYPE_CHECKING:
+    # httpx is imported where a check runs: ``aifactory --help`` imports this module.
+    import httpx
 
 BATCH_SIZE = 10
 KEY_VARIABLE = "AIFACTORY_API_KEY"
 
 Json = dict[str, Any]
-Validator = Callable[[httpx.Response], str | None]
+Validator: TypeAlias = "Callable[[httpx.Response], str | None]"
 """Returns what is wrong with a response, or None when it is right."""
 
 
@@ -120,6 +122,8 @@ class Smoke:
         body: Json | None = None,
     ) -> httpx.Response | None:
         """One request, timed and judged; its row is added; the response when it passed."""
+        import httpx
+
         target_ms = self.targets.request_ms if target_ms is None else target_ms
         started = time.perf_counter()
         try:
@@ -245,6 +249,10 @@ class Smoke:
         self._wait_for(run_id, path)
 
     def _wait_for(self, run_id: str, path: str) -> None:
+        import httpx
+
+        from aifactory.domain.runs import TERMINAL
+
         started = time.perf_counter()
         deadline = started + self.batch_timeout_s
         body: Json = {}
@@ -295,6 +303,8 @@ def _pong(response: httpx.Response) -> str | None:
 
 
 def _run_status(response: httpx.Response) -> str | None:
+    from aifactory.domain.runs import RUN_STATUSES
+
     keys = ("run_id", "status", "total", "completed", "passed", "failed", "progress", "results")
     body = _json(response)
     if wrong := _missing(body, keys):
@@ -328,6 +338,8 @@ def check_deployment(
     transport: httpx.BaseTransport | None = None,
 ) -> list[Row]:
     """Run every check against the server at ``url``; one :class:`Row` per check."""
+    import httpx
+
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     with httpx.Client(
         base_url=url.rstrip("/"),

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from aifactory.cli.common import console
 from aifactory.errors import ConfigError
-from aifactory.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from aifactory.settings import Settings
 
 
 def _check(settings: Settings) -> None:
@@ -32,6 +33,8 @@ def _check(settings: Settings) -> None:
 
 
 async def _main(settings: Settings, concurrency: int) -> None:
+    import asyncio
+
     from aifactory import bootstrap
 
     stop = asyncio.Event()
@@ -53,7 +56,10 @@ def worker(
     and the queue. SIGTERM (or Ctrl-C) stops taking work, gives in-flight cases
     AIFACTORY_SHUTDOWN_GRACE_S seconds, and hands the rest back to the other workers.
     """
+    import asyncio
+
     from aifactory.api.logs import configure_logging
+    from aifactory.settings import load_settings
 
     settings = load_settings()
     _check(settings)

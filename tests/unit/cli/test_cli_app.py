@@ -1,4 +1,5 @@
-"""The command line starts light: ``aifactory --help`` loads neither the server nor the engine."""
+"""The command line starts light: ``aifactory --help`` loads neither the server nor the engine,
+nor the SDK, the settings, the models or the reports: Typer and Rich, and the command modules."""
 
 from __future__ import annotations
 
@@ -6,7 +7,34 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("fastapi", "sqlalchemy", "aifactory.bootstrap", "aifactory.engine", "aifactory.store")
+HEAVY = (
+    # the server, its database and the engine
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "aifactory.api",
+    "aifactory.web",
+    "aifactory.bootstrap",
+    "aifactory.service",
+    "aifactory.queue",
+    "aifactory.store",
+    "aifactory.engine",
+    "aifactory.agents",
+    "aifactory.llm",
+    # the SDK and HTTP clients
+    "httpx",
+    "aiohttp",
+    "aifactory.client",
+    "aifactory.client_shapes",
+    # settings, models, suite files and reports
+    "pydantic",
+    "pydantic_settings",
+    "yaml",
+    "jinja2",
+    "aifactory.settings",
+    "aifactory.domain",
+    "aifactory.reports",
+)
 
 PROBE = """
 import contextlib, io, json, sys
@@ -31,6 +59,13 @@ def test_help_loads_neither_the_server_nor_the_engine() -> None:
     assert json.loads(done.stdout) == []
 
 
+def test_the_default_server_is_the_sdks() -> None:
+    from aifactory.cli.common import DEFAULT_BASE_URL
+    from aifactory.client import DEFAULT_BASE_URL as SDK_DEFAULT
+
+    assert DEFAULT_BASE_URL == SDK_DEFAULT
+
+
 def test_every_command_is_registered_in_order() -> None:
     from aifactory.cli import app
 
@@ -41,6 +76,7 @@ def test_every_command_is_registered_in_order() -> None:
         "checks",
         "serve",
         "worker",
+        "batch-runner",
         "smoke",
         "submit",
         "status",
@@ -49,3 +85,6 @@ def test_every_command_is_registered_in_order() -> None:
         "reflect",
     ]
     assert groups == ["db", "keys", "review"]
+    # Started by gunicorn and `serve --workers N`, never by hand: not listed in --help.
+    hidden = [command.name for command in app.registered_commands if command.hidden]
+    assert hidden == ["batch-runner"]
