@@ -7,7 +7,6 @@ server processes always get the CPU before any case does.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +18,8 @@ if TYPE_CHECKING:
 
 
 async def _main(settings: Settings, concurrency: int) -> None:
+    import asyncio
+
     from aifactory import bootstrap
 
     stop = asyncio.Event()
@@ -35,6 +36,8 @@ def batch_runner(
     ] = 64,
 ) -> None:
     """Run the stored batches of DATABASE_URL until SIGTERM, at a lower CPU priority."""
+    import asyncio
+
     from aifactory.api.logs import configure_logging
     from aifactory.settings import load_settings
 

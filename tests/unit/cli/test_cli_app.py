@@ -34,6 +34,8 @@ HEAVY = (
     "aifactory.settings",
     "aifactory.domain",
     "aifactory.reports",
+    # the standard library's own heavier parts (asyncio alone is a tenth of the budget)
+    "asyncio",
 )
 
 PROBE = """
