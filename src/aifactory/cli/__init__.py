@@ -27,7 +27,7 @@ import typer
 
 from aifactory import __version__
 from aifactory.cli import insights, reflect, remote, review, run, server, smoke, worker
-from aifactory.cli.common import out
+from aifactory.cli.common import evaluate_annotations, out
 
 __all__ = ["app", "main"]
 
@@ -63,6 +63,7 @@ app.command("reflect")(reflect.reflect)
 app.add_typer(server.db_app, name="db")
 app.add_typer(server.keys_app, name="keys")
 app.add_typer(review.review_app, name="review")
+evaluate_annotations(app)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import typing
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +64,24 @@ KeyOpt = Annotated[
 _FULL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ID_PREFIX = re.compile(r"[0-9a-f][0-9a-f-]{3,34}")
 _CANDIDATES_SHOWN = 5
+
+
+def evaluate_annotations(app: typer.Typer) -> None:
+    """Evaluate the annotations of ``app``'s commands and callback (and its groups'), in place.
+
+    Under ``from __future__ import annotations`` they are strings, and Typer evaluates every
+    string four times as it builds the command line (``inspect.signature`` and
+    ``get_type_hints``, twice a command): about 20 ms of ``aifactory --help``. Once is enough.
+    """
+    callbacks = [info.callback for info in app.registered_commands]
+    if app.registered_callback is not None:
+        callbacks.append(app.registered_callback.callback)
+    for callback in callbacks:
+        if callback is not None:
+            callback.__annotations__ = typing.get_type_hints(callback, include_extras=True)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            evaluate_annotations(group.typer_instance)
 
 
 def error_line(message: str) -> None:
