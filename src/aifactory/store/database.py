@@ -3,9 +3,10 @@
 SQLite (the default) runs in WAL mode with a busy timeout and foreign keys on; it allows one
 writer at a time, so :meth:`Database.write` takes an ``asyncio.Lock`` and opens its transaction
 with ``BEGIN IMMEDIATE`` (a deferred transaction that later writes can fail with "database is
-locked" without waiting). PostgreSQL goes through asyncpg; behind a transaction pooler such as
-Supabase's (``AIFACTORY_DB_PREPARED_STATEMENTS=false``) prepared statements are not cached and get
-unique names, and connections are not pooled here since the pooler pools them.
+locked" without waiting). Each statement is one trip to aiosqlite's thread, not four
+(:mod:`aifactory.store.sqlite_driver`). PostgreSQL goes through asyncpg; behind a transaction
+pooler such as Supabase's (``AIFACTORY_DB_PREPARED_STATEMENTS=false``) prepared statements are not
+cached and get unique names, and connections are not pooled here since the pooler pools them.
 
 On PostgreSQL a read session runs in autocommit: each of its statements is one round trip, with no
 ``BEGIN`` before it and no ``ROLLBACK`` after. Pooled connections are not pinged on checkout (a
@@ -30,6 +31,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 from aifactory.errors import ConfigError
 from aifactory.settings import Settings
 from aifactory.store.file_lock import InterProcessLock
+from aifactory.store.sqlite_driver import one_trip_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_POOL_SIZE = 10
@@ -143,6 +145,9 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     if in_memory:
         # Every connection to ":memory:" is a new empty database: share one.
         kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    dbapi = one_trip_dbapi()
+    if dbapi is not None:
+        kwargs["module"] = dbapi
     engine = create_async_engine(url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")

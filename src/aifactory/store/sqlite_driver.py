@@ -1,0 +1,171 @@
+"""aiosqlite with one trip to its thread per statement, for SQLAlchemy's ``sqlite+aiosqlite``.
+
+aiosqlite runs each SQLite call on a thread of its own, and every call is a trip there and back
+(a queue put, a thread wake-up, a loop wake-up): tens of microseconds of CPU each. SQLAlchemy's
+stock adapter makes four per statement (open a cursor, execute, fetch, close) and the pool rolls
+a connection back on return even when the session just did. Here a statement is one trip (the
+cursor is opened, executed, read and closed on the thread in one function) and a rollback or
+commit outside a transaction is none, so a read of three statements costs five trips, not
+fifteen.
+
+Passed to ``create_async_engine`` as ``module=`` (the engine's URL and dialect stay
+``sqlite+aiosqlite``); it builds on SQLAlchemy 2.1's asyncio adapter classes, and
+:func:`one_trip_dbapi` answers None on a SQLAlchemy without them (the stock adapter is used).
+Like SQLAlchemy's own aiosqlite adapter, it reaches into aiosqlite's connection for its thread's
+queue (``_execute``) and its ``sqlite3`` connection (``_conn``).
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+try:
+    from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_cursor
+    from sqlalchemy.dialects.sqlite.aiosqlite import (
+        AsyncAdapt_aiosqlite_connection,
+        AsyncAdapt_aiosqlite_cursor,
+        AsyncAdapt_aiosqlite_dbapi,
+    )
+    from sqlalchemy.util import EMPTY_DICT
+    from sqlalchemy.util.concurrency import await_
+except ImportError:  # SQLAlchemy 2.0: its aiosqlite adapter is built differently
+    AsyncAdapt_dbapi_cursor = None  # type: ignore[assignment,misc]
+
+
+Row = tuple[Any, ...]
+Outcome = tuple[Any, list[Row], int, int | None]
+"""What a statement leaves: description, rows, rowcount, lastrowid."""
+
+
+def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
+    """On aiosqlite's thread: execute one statement and read everything it left, then close."""
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+if AsyncAdapt_dbapi_cursor is not None:
+
+    class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+        """A cursor whose statement runs, is read and closed in one trip to the thread."""
+
+        __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+        def __init__(self, adapt_connection: Any) -> None:
+            # No aiosqlite cursor is opened here (a trip): each statement opens its own there.
+            self._adapt_connection = adapt_connection
+            self._connection = adapt_connection._connection
+            self._cursor = None  # type: ignore[assignment]
+            self._soft_closed_memoized = EMPTY_DICT
+            self._rows: collections.deque[Row] = collections.deque()
+            self._description: Any = None
+            self._rowcount = -1
+            self._lastrowid: int | None = None
+            self._arraysize = 1
+
+        @property
+        def arraysize(self) -> int:
+            return self._arraysize
+
+        @arraysize.setter
+        def arraysize(self, value: int) -> None:
+            self._arraysize = value
+
+        @property
+        def description(self) -> Any:
+            return self._description
+
+        @property
+        def rowcount(self) -> int:
+            return self._rowcount
+
+        @property
+        def lastrowid(self) -> int:
+            return self._lastrowid  # type: ignore[return-value]
+
+        async def _async_soft_close(self) -> None:
+            return None
+
+        def close(self) -> None:
+            self._rows.clear()
+
+        def execute(self, operation: Any, parameters: Any = None) -> Any:
+            return self._trip(operation, parameters, many=False)
+
+        def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+            return self._trip(operation, seq_of_parameters, many=True)
+
+        def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
+            try:
+                outcome = await_(self._execute_async_one(operation, parameters, many))
+            except Exception as error:
+                self._adapt_connection._handle_exception(error)
+            self._description, rows, self._rowcount, self._lastrowid = outcome
+            self._rows = collections.deque(rows)
+
+        async def _execute_async_one(self, operation: Any, parameters: Any, many: bool) -> Outcome:
+            connection = self._connection
+            async with self._adapt_connection._execute_mutex:
+                outcome: Outcome = await connection._execute(
+                    _run, connection._conn, operation, parameters, many
+                )
+                return outcome
+
+        def nextset(self) -> None:
+            return None
+
+        def setinputsizes(self, *inputsizes: Any) -> None:
+            return None
+
+        def fetchall(self) -> Sequence[Any]:
+            rows = list(self._rows)
+            self._rows.clear()
+            return rows
+
+    class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+        """aiosqlite's connection with one-trip cursors and no trip to end no transaction."""
+
+        __slots__ = ()
+        _cursor_cls = OneTripCursor
+
+        def _in_transaction(self) -> bool:
+            raw = self._connection._connection
+            # ``in_transaction`` reads SQLite's autocommit flag, safe from any thread.
+            return raw is not None and raw.in_transaction
+
+        def rollback(self) -> None:
+            if self._in_transaction():
+                super().rollback()
+
+        def commit(self) -> None:
+            if self._in_transaction():
+                super().commit()
+
+    class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+        """SQLAlchemy's aiosqlite DBAPI adapter, handing out :class:`OneTripConnection`."""
+
+        def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
+            stock = super().connect(*arg, **kw)
+            return OneTripConnection(self, stock._connection)
+
+
+def one_trip_dbapi() -> Any:
+    """The DBAPI module to pass as ``module=`` for ``sqlite+aiosqlite``, or None (stock)."""
+    if AsyncAdapt_dbapi_cursor is None:
+        return None
+    import aiosqlite
+
+    return OneTripDBAPI(aiosqlite, sqlite3)
