@@ -106,10 +106,13 @@ class Settings(BaseSettings):
     processes, at a lower CPU priority, so cases never take CPU from requests. gunicorn (with
     ``gunicorn.conf.py``) and ``aifactory serve --workers N`` start that process and choose
     ``process`` unless this is set."""
-    batch_runner_nice: int = Field(
-        default=10, ge=0, le=19, validation_alias="AIFACTORY_BATCH_RUNNER_NICE"
+    batch_runner_nice: int | None = Field(
+        default=None, ge=0, le=19, validation_alias="AIFACTORY_BATCH_RUNNER_NICE"
     )
-    """How much lower the batch runner's CPU priority is than the server's (``nice``, 0-19)."""
+    """How much lower the batch runner's CPU priority is than the server's (``nice``, 0-19).
+
+    Unset: 10 on PostgreSQL, 0 on SQLite, whose one write lock a runner would hold at the lower
+    priority while every server process waits for it (see :attr:`runner_nice`)."""
     limits_url: str | None = Field(
         default=None, validation_alias=AliasChoices("AIFACTORY_LIMITS_URL", "REDIS_URL")
     )
@@ -193,6 +196,13 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """The SQLAlchemy URL in force."""
         return self.database_url or DEFAULT_DATABASE_URL
+
+    @property
+    def runner_nice(self) -> int:
+        """The niceness the batch runner takes: :attr:`batch_runner_nice`, or the backend's."""
+        if self.batch_runner_nice is not None:
+            return self.batch_runner_nice
+        return 0 if self.database.startswith("sqlite") else 10
 
     def allowed_hosts(self) -> list[str]:
         """``AIFACTORY_ALLOWED_AGENT_HOSTS`` as a list."""

@@ -105,3 +105,20 @@ def test_concurrent_calls_each_read_their_own_mapping(process_value: str) -> Non
         thread.join()
     assert seen == {n: (f"p:m{n}", n + 1) for n in range(8)}
     assert os.environ[ONLY_IN_PROCESS] == process_value
+
+
+@pytest.mark.parametrize(
+    ("env", "nice"),
+    [
+        ({}, 0),  # the default database is a SQLite file
+        ({"DATABASE_URL": "sqlite+aiosqlite:///x.db"}, 0),
+        ({"DATABASE_URL": "postgresql+asyncpg://u@127.0.0.1/db"}, 10),
+        ({"DATABASE_URL": "postgres://u@127.0.0.1/db"}, 10),
+        ({"DATABASE_URL": "sqlite+aiosqlite:///x.db", "AIFACTORY_BATCH_RUNNER_NICE": "5"}, 5),
+        ({"DATABASE_URL": "postgres://u@127.0.0.1/db", "AIFACTORY_BATCH_RUNNER_NICE": "0"}, 0),
+    ],
+)
+def test_the_batch_runner_is_niced_on_postgres_and_not_on_sqlite_unless_told(
+    env: dict[str, str], nice: int
+) -> None:
+    assert load_settings(env).runner_nice == nice

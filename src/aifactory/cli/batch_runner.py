@@ -35,7 +35,11 @@ def batch_runner(
         int, typer.Option(min=1, max=10_000, help="Cases this process runs at once.")
     ] = 64,
 ) -> None:
-    """Run the stored batches of DATABASE_URL until SIGTERM, at a lower CPU priority."""
+    """Run the stored batches of DATABASE_URL until SIGTERM, at a lower CPU priority.
+
+    AIFACTORY_BATCH_RUNNER_NICE sets how much lower (default 10 on PostgreSQL; 0 on SQLite, where
+    the runner shares one write lock with the server processes).
+    """
     import asyncio
 
     from aifactory.api.logs import configure_logging
@@ -43,5 +47,5 @@ def batch_runner(
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    os.nice(settings.batch_runner_nice)
+    os.nice(settings.runner_nice)
     asyncio.run(_main(settings, concurrency))
