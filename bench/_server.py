@@ -192,13 +192,16 @@ def aifactory_server(
 
 
 @contextlib.contextmanager
-def bare_server(*, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Serve ``bench/bare_app.py`` (one ``/health`` route) with uvicorn like ``aifactory serve``."""
+def bare_server(
+    *, workers: int = 2, env: dict[str, str] | None = None, app: str = "bare_app:app"
+) -> Iterator[Server]:
+    """Serve ``bench/bare_app.py`` (or another ``module:app`` of ``bench/``, with a ``/health``
+    route) with uvicorn like ``aifactory serve``."""
     workdir = Path(tempfile.mkdtemp(prefix="aifactory-bare-"))
     port = free_port()
     argv = [
         str(BIN / "uvicorn"),
-        "bare_app:app",
+        app,
         "--app-dir",
         str(BENCH_DIR),
         "--host",
