@@ -6,7 +6,6 @@ import math
 from typing import Annotated
 
 from pydantic import Field
-from rapidfuzz import fuzz
 
 from aifactory.domain.checks.base import Check, CheckContext, Outcome, check
 from aifactory.domain.checks.embeddings import default_embedder
@@ -45,6 +44,7 @@ def similarity(value: Text | None = None, threshold: Threshold = 0.8) -> Check:
     The score is rapidfuzz's normalised Indel similarity, ``fuzz.ratio / 100``: 1 for equal
     texts, 0 for texts with no character in common. Surrounding whitespace is ignored.
     """
+    from rapidfuzz import fuzz  # imported by the first similarity check, not the registry
 
     async def run(reply: AgentReply, case: TestCase, ctx: CheckContext) -> Outcome:
         reference = _reference("similarity", value, case)

@@ -7,18 +7,20 @@ valid is refused with the suite (a 422 over the API), not found out on every cas
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from typing import Any, NoReturn
-
-import jsonschema
-import referencing
-import referencing.exceptions
-from jsonpath_ng.ext.parser import parse as parse_json_path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aifactory.domain.checks.base import Check, CheckContext, Outcome, check
 from aifactory.domain.models import AgentReply, TestCase
 from aifactory.errors import CheckError, CheckSpecError
+
+if TYPE_CHECKING:
+    import referencing
+
+# jsonschema (with referencing) and jsonpath-ng are imported by the first check that needs them:
+# together they are a tenth of a second of every process that builds the check registry.
 
 _DECODER = json.JSONDecoder()
 # Scanning a long output for embedded JSON may take a while; past this size it runs in a
@@ -109,15 +111,24 @@ def json_valid(contains: bool = False) -> Check:
 
 def _refuse_retrieval(uri: str) -> NoReturn:
     # A suite must never make the service fetch URLs (SSRF, slow or changing schemas).
+    import referencing.exceptions
+
     raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
-_NO_RETRIEVAL: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+@functools.cache
+def _no_retrieval() -> referencing.Registry[Any]:
+    import referencing
+
+    return referencing.Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
 
 
 @check("json_schema")
 def json_schema(schema: dict[str, Any]) -> Check:
     """Output is JSON valid against the JSON Schema ``schema`` (no remote ``$ref``)."""
+    import jsonschema
+    import referencing.exceptions
+
     validator_cls = jsonschema.validators.validator_for(schema)
     try:
         validator_cls.check_schema(schema)
@@ -129,7 +140,7 @@ def json_schema(schema: dict[str, Any]) -> Check:
             field="schema",
         ) from exc
     validator = validator_cls(
-        schema, registry=_NO_RETRIEVAL, format_checker=validator_cls.FORMAT_CHECKER
+        schema, registry=_no_retrieval(), format_checker=validator_cls.FORMAT_CHECKER
     )
 
     async def run(reply: AgentReply, case: TestCase, ctx: CheckContext) -> Outcome:
@@ -162,6 +173,8 @@ def json_path(path: str, equals: Any = _MISSING, exists: bool | None = None) -> 
 
     When the path selects several values, ``equals`` is compared with the list of them.
     """
+    from jsonpath_ng.ext.parser import parse as parse_json_path
+
     try:
         expression = parse_json_path(path)
     except Exception as exc:  # jsonpath-ng raises a lexer error outside JSONPathError too
