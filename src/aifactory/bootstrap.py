@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 from aifactory.engine.runner_factory import RunnerFactory
 from aifactory.llm.concurrency import LimiterStateStore
 from aifactory.llm.factory import LLMClients
-from aifactory.service.container import Services
 from aifactory.settings import Settings
 
 if TYPE_CHECKING:
     from aifactory.queue.inprocess import InProcessQueue
     from aifactory.queue.worker_process import DistributedWorker
+    from aifactory.service.container import Services
     from aifactory.service.keys import KeyService
 
 log = logging.getLogger("aifactory.queue.worker_process")
@@ -70,6 +70,7 @@ async def services(
     from aifactory.queue.base import make_queue
     from aifactory.service.agents import AgentService
     from aifactory.service.auth import Authenticator
+    from aifactory.service.container import Services
     from aifactory.service.insights import InsightService
     from aifactory.service.keys import KeyService
     from aifactory.service.operations import OperationsService

@@ -1,4 +1,8 @@
-"""A local run (``aifactory run``): load a suite and an agent, run with progress, write reports."""
+"""A local run (``aifactory run``): load a suite and an agent, run with progress, write reports.
+
+A run of the whole process: the report writers, the response cache, the budget's price check
+and the progress bar are imported only when the run asks for them.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +12,29 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aifactory.bootstrap import runner_factory
 from aifactory.cli.common import console
 from aifactory.cli.failures import ConversationCounter, Failure, failure_of
-from aifactory.domain.baseline import outcome_of
-from aifactory.domain.compare import CaseOutcome
 from aifactory.domain.models import AgentSpec, RunSummary, TestCase, TestResult
 from aifactory.domain.suites import iter_cases, load_suite
-from aifactory.engine.budget import require_run_prices
-from aifactory.engine.cache import DiskCache
 from aifactory.engine.case_runner import CaseRunner, CaseRunnerOptions
 from aifactory.engine.runner import RunOptions, run_cases
 from aifactory.engine.runner_factory import rate_limiter
-from aifactory.engine.summary import SummaryBuilder
 from aifactory.errors import ConfigError, SuiteError
-from aifactory.reports.html import score_histogram, write_html
-from aifactory.reports.json_report import write_json
-from aifactory.reports.junit import write_junit
-from aifactory.reports.markdown import write_markdown
 from aifactory.reports.spool import SpoolSink
 from aifactory.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from aifactory.domain.compare import CaseOutcome
+    from aifactory.engine.summary import SummaryBuilder
 
 STREAMED_FORMATS = (".jsonl", ".csv")
 FAILURES_SHOWN = 20
@@ -125,6 +125,14 @@ def load_agent_file(path: Path) -> AgentSpec:
 
 def progress_bar(total: int) -> Progress:
     """The run's progress bar: done/total, pass rate so far, conversations done, ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[bold]running"),
         BarColumn(),
@@ -162,6 +170,8 @@ async def execute(request: RunRequest) -> RunOutcome:
         conversation_cases = sum(case.is_conversation for case in suite.test_cases)
         cases = suite.test_cases
     if request.budget_usd is not None:
+        from aifactory.engine.budget import require_run_prices
+
         # Before anything runs: a budget that a model without a price could overspend unseen.
         streamed = request.suite.suffix.lower() in STREAMED_FORMATS
         loaded = cases
@@ -175,7 +185,11 @@ async def execute(request: RunRequest) -> RunOutcome:
         request.on_loaded(suite_name, spec)
     total = total_cases * request.repeat
     sink = SpoolSink()
-    disk_cache = DiskCache(settings.cache_dir) if request.cache else None
+    disk_cache = None
+    if request.cache:
+        from aifactory.engine.cache import DiskCache
+
+        disk_cache = DiskCache(settings.cache_dir)
     try:
         async with runner_factory(settings) as parts:
             agent = parts.agent(spec)
@@ -206,7 +220,11 @@ async def execute(request: RunRequest) -> RunOutcome:
         _write_reports(request, sink, summary, suite_name, agent_name)
         if request.on_finished is not None:
             request.on_finished(sink.results(), summary)
-        outcomes = [outcome_of(r) for r in sink.results()] if request.keep_outcomes else []
+        outcomes: list[CaseOutcome] = []
+        if request.keep_outcomes:
+            from aifactory.domain.baseline import outcome_of
+
+            outcomes = [outcome_of(r) for r in sink.results()]
         failures: list[Failure] = []
         if summary.failed or summary.errored:
             for result in sink.results():
@@ -280,6 +298,8 @@ def _write_reports(
     request: RunRequest, sink: SpoolSink, summary: RunSummary, suite_name: str, agent_name: str
 ) -> None:
     if request.json_path is not None:
+        from aifactory.reports.json_report import write_json
+
         with request.json_path.open("w", encoding="utf-8") as out:
             write_json(
                 out,
@@ -289,12 +309,18 @@ def _write_reports(
                 head={"suite": suite_name, "agent": agent_name, "metadata": request.metadata},
             )
     if request.junit is not None:
+        from aifactory.reports.junit import write_junit
+
         with request.junit.open("w", encoding="utf-8") as out:
             write_junit(out, sink.results(), summary, suite_name=suite_name)
     if request.markdown is not None:
+        from aifactory.reports.markdown import write_markdown
+
         with request.markdown.open("w", encoding="utf-8") as out:
             write_markdown(out, sink.results(), summary, title=suite_name)
     if request.html is not None:
+        from aifactory.reports.html import score_histogram, write_html
+
         histogram = score_histogram(r.score for r in sink.results())
         # Every case, the ones that did not pass first.
         ordered = itertools.chain(
