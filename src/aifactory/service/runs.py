@@ -23,7 +23,6 @@ from aifactory.store import (
     agents_repo,
     imported_runs_repo,
     keys_repo,
-    labels_repo,
     results_repo,
     runs_repo,
     suites_repo,
@@ -260,18 +259,15 @@ class RunService:
     async def status(self, run_id: str, *, limit: int, offset: int) -> tuple[Run, Page[TestResult]]:
         """The run and one page of its finished results, read together."""
         async with self.db.session() as session:
-            record = await runs_repo.get_run(session, run_id)
+            record = await runs_repo.get_run(session, run_id, review=True)
             page = await results_repo.list_run_results(
-                session, run_id, limit=limit, offset=offset, run=record
+                session, run_id, limit=limit, offset=offset, run=record, reviews=True
             )
-            await labels_repo.with_reviews(session, page.items)
-            record = await labels_repo.with_run_review(session, record)
         return record, page
 
     async def get(self, run_id: str) -> Run:
         async with self.db.session() as session:
-            record = await runs_repo.get_run(session, run_id)
-            return await labels_repo.with_run_review(session, record)
+            return await runs_repo.get_run(session, run_id, review=True)
 
     async def list(
         self,
@@ -296,19 +292,15 @@ class RunService:
         self, run_id: str, *, status: str | None, tag: str | None, limit: int, offset: int
     ) -> Page[TestResult]:
         async with self.db.session() as session:
-            page = await results_repo.list_run_results(
-                session, run_id, status=status, tag=tag, limit=limit, offset=offset
+            return await results_repo.list_run_results(
+                session, run_id, status=status, tag=tag, limit=limit, offset=offset, reviews=True
             )
-            await labels_repo.with_reviews(session, page.items)
-            return page
 
     async def agent_results(self, agent_id: str, *, limit: int, offset: int) -> Page[TestResult]:
         async with self.db.session() as session:
-            page = await results_repo.list_agent_results(
-                session, agent_id, limit=limit, offset=offset
+            return await results_repo.list_agent_results(
+                session, agent_id, limit=limit, offset=offset, reviews=True
             )
-            await labels_repo.with_reviews(session, page.items)
-            return page
 
     async def cancel(self, run_id: str) -> Run:
         async with self.db.write() as session:

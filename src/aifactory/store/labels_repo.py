@@ -7,9 +7,10 @@ check's type, criterion and verdict (:func:`aifactory.domain.review.judged_check
 - an agent's agreement reads its labels through ``ix_labels_agent_created`` and nothing else
   (:func:`agreement_votes`), whatever the size of the agent's history;
 - a page of results gets its reviews with one query on ``ix_labels_result_created``
-  (:func:`reviews_of`);
+  (:func:`reviews_of`), and none when its rows say nobody labeled them (:func:`has_labels`);
 - a run's review (people's pass rate next to the checks') joins its labels (``ix_labels_run``)
-  to their results by primary key (:func:`run_verdicts`, :func:`with_run_review`).
+  to their results by primary key (:func:`run_verdicts`, :func:`with_run_review`), unless the
+  run's row says it has none (:func:`has_result_labels`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, delete, insert, select
+from sqlalchemy import ColumnElement, Exists, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import Review, TestResult
@@ -152,6 +153,23 @@ async def labels_of(session: AsyncSession, result_ids: Iterable[str]) -> dict[st
     return dict(found)
 
 
+def has_labels(result_id: ColumnElement[str]) -> Exists:
+    """Whether the result ``result_id`` names has labels (``ix_labels_result_created``).
+
+    Listings of results select it beside each row, so only labeled results are looked up
+    (:func:`with_reviews`) and a page nobody labeled costs no query here.
+    """
+    return select(_l.id).where(_l.result_id == result_id).exists()
+
+
+def has_result_labels(run_id: ColumnElement[str]) -> Exists:
+    """Whether the run ``run_id`` names has result-level labels (``ix_labels_run``).
+
+    Selected beside a run, so :func:`with_run_review` skips its query for a run nobody labeled.
+    """
+    return select(_l.id).where(_l.run_id == run_id, _l.check_index.is_(None)).exists()
+
+
 async def reviews_of(session: AsyncSession, result_ids: Iterable[str]) -> dict[str, Review]:
     """The review of each of ``result_ids`` that has labels."""
     reviews: dict[str, Review] = {}
@@ -254,12 +272,13 @@ async def labeled_result_ids(
     return list(seen)
 
 
-async def with_run_review(session: AsyncSession, run: Run) -> Run:
+async def with_run_review(session: AsyncSession, run: Run, *, labeled: bool = True) -> Run:
     """The run with ``summary["review"]`` (:class:`RunReview`) once it has ended and has labels.
 
     Runs in flight are returned as they are: they are polled, and people label finished runs.
+    ``labeled=False``: the caller read :func:`has_result_labels` beside the run, and it was false.
     """
-    if not run.finished or run.completed == 0:
+    if not labeled or not run.finished or run.completed == 0:
         return run
     review = run_review(await run_verdicts(session, run.id))
     if review.labeled == 0:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, tuple_, update
+from sqlalchemy import Integer, Select, Table, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestResult
@@ -21,8 +21,9 @@ from aifactory.domain.paging import Page
 from aifactory.domain.review import uncertainty
 from aifactory.domain.runs import NewRun, Run
 from aifactory.errors import NotFound
+from aifactory.store import labels_repo
 from aifactory.store._bulk import case_to_json, like_tag, rowcount, tags_column
-from aifactory.store.runs_repo import new_run_values
+from aifactory.store.runs_repo import get_run, new_run_values
 from aifactory.store.tables import FINISHED_STATUSES, Agent, Result, utcnow
 from aifactory.store.tables import Run as RunRow
 
@@ -60,6 +61,34 @@ _RESULT_COLUMNS = (
     _r.simulator_output_tokens,
     _r.simulator_cost_usd,
 )
+_WIDTH = len(_RESULT_COLUMNS)
+_agents = cast(Table, Agent.__table__)
+
+# The pages the API reads most, built once (a select built per call costs more CPU than SQLite
+# takes to answer it), each row with whether it has labels so only labeled ones are looked up.
+_LABELED = labels_repo.has_labels(_r.id).label("labeled")
+_RUN_PAGE = (
+    select(*_RESULT_COLUMNS, _LABELED)
+    .where(_r.run_id == bindparam("run_id"), _r.status.in_(FINISHED_STATUSES))
+    .order_by(_r.case_index, _r.repeat_index)
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
+_RUN_PAGE_OF_STATUS = (
+    select(*_RESULT_COLUMNS, _LABELED)
+    .where(_r.run_id == bindparam("run_id"), _r.status == bindparam("status"))
+    .order_by(_r.case_index, _r.repeat_index)
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
+_AGENT_PAGE = (
+    select(*_RESULT_COLUMNS, _LABELED)
+    .where(_r.agent_id == bindparam("agent_id"), _r.finished_at.is_not(None))
+    .order_by(_r.finished_at.desc(), _r.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
+_AGENT_RESULTS_COUNT = select(_agents.c.results_count).where(_agents.c.id == bindparam("agent_id"))
 
 
 def _no_nul(value: Any) -> Any:
@@ -186,48 +215,99 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
 
 
 def _to_result(row: Any) -> TestResult:
+    """The result of a row whose first columns are ``_RESULT_COLUMNS``."""
+    # Unpacked by position: reading 30 columns by name costs more than validating the result.
+    (
+        result_id,
+        run_id,
+        agent_id,
+        agent_version,
+        case_index,
+        repeat_index,
+        test_case,
+        status,
+        passed,
+        score,
+        feedback,
+        output,
+        checks,
+        tool_calls,
+        latency_ms,
+        input_tokens,
+        output_tokens,
+        cost_usd,
+        judge_input_tokens,
+        judge_output_tokens,
+        judge_cost_usd,
+        error,
+        cached,
+        finished_at,
+        transcript,
+        turns,
+        stop_reason,
+        simulator_input_tokens,
+        simulator_output_tokens,
+        simulator_cost_usd,
+    ) = row[:_WIDTH]
     # One validation of the whole nested result (pydantic-core walks it in one call), not one
     # per nested model: reading results is the hot path of status, history and reports.
     return TestResult.model_validate(
         {
-            "id": row.id,
-            "run_id": row.run_id,
-            "agent_id": row.agent_id,
-            "agent_version": row.agent_version,
-            "case_index": row.case_index,
-            "repeat_index": row.repeat_index,
-            "test_case": row.test_case,
-            "status": row.status,
-            "passed": bool(row.passed),
-            "score": row.score or 0.0,
-            "feedback": row.feedback or "",
-            "output": row.output,
-            "checks": row.checks or [],
-            "tool_calls": row.tool_calls or [],
-            "latency_ms": row.latency_ms,
+            "id": result_id,
+            "run_id": run_id,
+            "agent_id": agent_id,
+            "agent_version": agent_version,
+            "case_index": case_index,
+            "repeat_index": repeat_index,
+            "test_case": test_case,
+            "status": status,
+            "passed": bool(passed),
+            "score": score or 0.0,
+            "feedback": feedback or "",
+            "output": output,
+            "checks": checks or [],
+            "tool_calls": tool_calls or [],
+            "latency_ms": latency_ms,
             "usage": {
-                "input_tokens": row.input_tokens or 0,
-                "output_tokens": row.output_tokens or 0,
-                "cost_usd": row.cost_usd,
+                "input_tokens": input_tokens or 0,
+                "output_tokens": output_tokens or 0,
+                "cost_usd": cost_usd,
             },
             "judge_usage": {
-                "input_tokens": row.judge_input_tokens or 0,
-                "output_tokens": row.judge_output_tokens or 0,
-                "cost_usd": row.judge_cost_usd,
+                "input_tokens": judge_input_tokens or 0,
+                "output_tokens": judge_output_tokens or 0,
+                "cost_usd": judge_cost_usd,
             },
-            "error": row.error,
-            "cached": bool(row.cached),
-            "created_at": row.finished_at,
-            "transcript": row.transcript,
-            "turns": row.turns,
-            "stop_reason": row.stop_reason,
+            "error": error,
+            "cached": bool(cached),
+            "created_at": finished_at,
+            "transcript": transcript,
+            "turns": turns,
+            "stop_reason": stop_reason,
             "simulator_usage": {
-                "input_tokens": row.simulator_input_tokens or 0,
-                "output_tokens": row.simulator_output_tokens or 0,
-                "cost_usd": row.simulator_cost_usd,
+                "input_tokens": simulator_input_tokens or 0,
+                "output_tokens": simulator_output_tokens or 0,
+                "cost_usd": simulator_cost_usd,
             },
         }
     )
+
+
+async def _page_items(
+    session: AsyncSession, statement: Select[Any], params: dict[str, Any], *, reviews: bool
+) -> list[TestResult]:
+    """The results of a page statement (``_RESULT_COLUMNS`` and ``labeled``); with ``reviews``,
+    each labeled one gets its review (one query, and none when nobody labeled the page)."""
+    items: list[TestResult] = []
+    labeled: list[TestResult] = []
+    for row in await session.execute(statement, params):
+        result = _to_result(row)
+        items.append(result)
+        if row[_WIDTH]:
+            labeled.append(result)
+    if reviews and labeled:
+        await labels_repo.with_reviews(session, labeled)
+    return items
 
 
 async def get_result(session: AsyncSession, result_id: str) -> TestResult:
@@ -255,41 +335,48 @@ async def list_run_results(
     limit: int = 50,
     offset: int = 0,
     run: Run | RunRow | None = None,
+    reviews: bool = False,
 ) -> Page[TestResult]:
     """A run's finished results in case order, optionally of one status and/or tag.
 
     ``run``: the run, when the caller has just read it (its counters give the totals).
+    ``reviews``: set each result's ``review`` from its labels (:func:`labels_repo.with_reviews`).
 
     Raises:
         NotFound: no such run.
         ValueError: ``status`` is not ``passed``, ``failed`` or ``error``.
     """
     if run is None:
-        run = await session.get(RunRow, run_id, populate_existing=True)
-        if run is None:
-            raise NotFound("run", run_id)
+        run = await get_run(session, run_id)
     if status is not None and status not in FINISHED_STATUSES:
         raise ValueError(f"status must be passed, failed or error, not {status!r}.")
-    statuses = (status,) if status else FINISHED_STATUSES
-    where = [_r.run_id == run_id, _r.status.in_(statuses)]
+    params: dict[str, Any] = {"run_id": run_id, "limit": limit, "offset": offset}
     if tag is not None:
-        where.append(_r.tags.like(like_tag(tag), escape="\\"))
+        statuses = (status,) if status else FINISHED_STATUSES
+        where = [
+            _r.run_id == run_id,
+            _r.status.in_(statuses),
+            _r.tags.like(like_tag(tag), escape="\\"),
+        ]
         total = (
             await session.execute(select(func.count()).select_from(Result).where(*where))
         ).scalar_one()
+        statement = (
+            select(*_RESULT_COLUMNS, _LABELED)
+            .where(*where)
+            .order_by(_r.case_index, _r.repeat_index)
+            .limit(limit)
+            .offset(offset)
+        )
     else:
         # The run's counters already know these totals.
         total = {None: run.completed, "passed": run.passed, "failed": run.failed}.get(
             status, run.errored
         )
-    rows = await session.execute(
-        select(*_RESULT_COLUMNS)
-        .where(*where)
-        .order_by(_r.case_index, _r.repeat_index)
-        .limit(limit)
-        .offset(offset)
-    )
-    return Page(items=[_to_result(r) for r in rows], total=total, limit=limit, offset=offset)
+        statement = _RUN_PAGE if status is None else _RUN_PAGE_OF_STATUS
+        params["status"] = status
+    items = await _page_items(session, statement, params, reviews=reviews)
+    return Page.of(items, total=total, limit=limit, offset=offset)
 
 
 async def iter_run_results(
@@ -319,25 +406,25 @@ async def iter_run_results(
 
 
 async def list_agent_results(
-    session: AsyncSession, agent_id: str, *, limit: int = 10, offset: int = 0
+    session: AsyncSession,
+    agent_id: str,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    reviews: bool = False,
 ) -> Page[TestResult]:
     """An agent's finished results over every version and run, newest first.
 
     Reads through the partial index ``(agent_id, finished_at DESC, id DESC)`` and takes the total
     from the agent's counter, so the cost does not grow with the agent's history.
+    ``reviews``: set each result's ``review`` from its labels (:func:`labels_repo.with_reviews`).
 
     Raises:
         NotFound: no such agent (deleted agents' history stays readable).
     """
-    agent = await session.get(Agent, agent_id, populate_existing=True)
+    params = {"agent_id": agent_id, "limit": limit, "offset": offset}
+    agent = (await session.execute(_AGENT_RESULTS_COUNT, params)).first()
     if agent is None:
         raise NotFound("agent", agent_id)
-    rows = await session.execute(
-        select(*_RESULT_COLUMNS)
-        .where(_r.agent_id == agent_id, _r.finished_at.is_not(None))
-        .order_by(_r.finished_at.desc(), _r.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    items = [_to_result(r) for r in rows]
-    return Page(items=items, total=agent.results_count, limit=limit, offset=offset)
+    items = await _page_items(session, _AGENT_PAGE, params, reviews=reviews)
+    return Page.of(items, total=agent.results_count, limit=limit, offset=offset)

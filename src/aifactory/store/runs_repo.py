@@ -21,15 +21,26 @@ from aifactory.domain.models import TestCase
 from aifactory.domain.paging import Page
 from aifactory.domain.runs import ACTIVE, RUN_STATUSES, TERMINAL, NewRun, Run, RunStatus
 from aifactory.errors import NotFound
+from aifactory.store import labels_repo
 from aifactory.store._bulk import case_to_json, chunked, rowcount, tags_column
 from aifactory.store.tables import Agent, Result, UTCDateTime, utcnow
 from aifactory.store.tables import Run as RunRow
 
 _results = cast(Table, Result.__table__)
+_runs = cast(Table, RunRow.__table__)
+# Every column of a run, named as RunRow's attributes (``metadata_``), so run_record reads either.
+_RUN_COLUMNS = tuple(
+    _runs.c[attr.columns[0].name].label(attr.key) for attr in RunRow.__mapper__.column_attrs
+)
+# Built once: a select built per call costs more CPU than SQLite takes to answer it.
+_RUN_BY_ID = select(*_RUN_COLUMNS).where(_runs.c.id == bindparam("run_id"))
+_RUN_BY_ID_LABELED = _RUN_BY_ID.add_columns(
+    labels_repo.has_result_labels(_runs.c.id).label("labeled")
+)
 
 
-def run_record(run: RunRow) -> Run:
-    """The record of a run row."""
+def run_record(run: Any) -> Run:
+    """The record of a run row (an ORM ``RunRow``, or a row of ``_RUN_COLUMNS``)."""
     return Run(
         id=run.id,
         agent_id=run.agent_id,
@@ -224,13 +235,21 @@ async def _run(session: AsyncSession, run_id: str) -> RunRow:
     return run
 
 
-async def get_run(session: AsyncSession, run_id: str) -> Run:
-    """The run with its counters.
+async def get_run(session: AsyncSession, run_id: str, *, review: bool = False) -> Run:
+    """The run with its counters; with ``review``, and its review once it has ended and has
+    labels (:func:`labels_repo.with_run_review`, skipped for a run nobody labeled).
 
     Raises:
         NotFound: no such run.
     """
-    return run_record(await _run(session, run_id))
+    statement = _RUN_BY_ID_LABELED if review else _RUN_BY_ID
+    row = (await session.execute(statement, {"run_id": run_id})).first()
+    if row is None:
+        raise NotFound("run", run_id)
+    record = run_record(row)
+    if review:
+        return await labels_repo.with_run_review(session, record, labeled=bool(row.labeled))
+    return record
 
 
 async def list_runs(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import event
 from tests.fakes.review_data import RUBRIC, Judged, ensure_agent, judged_run, planted_results
 
 from aifactory.domain.models import TestResult
@@ -238,3 +240,49 @@ async def test_reviews_and_run_verdicts(database: Database) -> None:
         "human_pass_rate": 0.0,
         "judge_pass_rate": 1.0,
     }
+
+
+async def test_listings_read_labels_only_of_what_was_labeled(database: Database) -> None:
+    run = await judged_run(database, AGENT, [Judged("a", 0.9), Judged("b", 0.9), Judged("c", 0.1)])
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with database.session() as session:
+            record = await runs_repo.get_run(session, run.run_id, review=True)
+            page = await results_repo.list_run_results(session, run.run_id, reviews=True)
+            history = await results_repo.list_agent_results(session, AGENT, reviews=True)
+        # Nobody labeled anything: no statement reads the labels table on its own.
+        assert not [s for s in statements if s.lstrip().startswith("SELECT labels")]
+        assert "review" not in (record.summary or {})
+        assert [r.review for r in page.items + history.items] == [None] * 6
+        await label(database, run.result_ids[1], False, reviewer="alice")
+        await label(database, run.result_ids[2], True, reviewer="alice", check=0)
+        statements.clear()
+        async with database.session() as session:
+            record = await runs_repo.get_run(session, run.run_id, review=True)
+            page = await results_repo.list_run_results(session, run.run_id, reviews=True)
+            history = await results_repo.list_agent_results(session, AGENT, reviews=True)
+            bare = await results_repo.list_run_results(session, run.run_id)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+    assert record.summary is not None
+    assert record.summary["review"] == {
+        "labeled": 1,
+        "human_pass_rate": 0.0,
+        "judge_pass_rate": 1.0,
+    }
+    assert [(r.review.labels, r.review.passed) if r.review else None for r in page.items] == [
+        None,
+        (1, False),
+        (1, None),
+    ]
+    assert {r.id: r.review for r in history.items} == {r.id: r.review for r in page.items}
+    assert [r.review for r in bare.items] == [None] * 3
+    # The run's verdicts, then the labels of the two labeled results for each page.
+    label_reads = [s for s in statements if s.lstrip().startswith("SELECT labels.id")]
+    assert len(label_reads) == 3
+    assert [s.count("?") + s.count("$") for s in label_reads[1:]] == [2, 2]
