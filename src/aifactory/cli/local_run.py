@@ -303,7 +303,7 @@ def _write_reports(
         with request.json_path.open("w", encoding="utf-8") as out:
             write_json(
                 out,
-                sink.results(),
+                sink.json_lines(),
                 summary,
                 meta={"suite": suite_name, "agent": agent_name},
                 head={"suite": suite_name, "agent": agent_name, "metadata": request.metadata},

@@ -11,7 +11,7 @@ from aifactory.domain.models import RunSummary, TestResult
 
 def write_json(
     out: IO[str],
-    results: Iterable[TestResult],
+    results: Iterable[TestResult | str],
     summary: RunSummary,
     *,
     meta: dict[str, Any],
@@ -20,7 +20,9 @@ def write_json(
     """Write ``{"meta", "summary", "results": [...]}`` without holding the results in memory.
 
     ``head`` are fields written first, at the top level (a local run's ``suite``, ``agent`` and
-    ``metadata``, which make the document a baseline of the CI gate).
+    ``metadata``, which make the document a baseline of the CI gate). A result may be given as
+    its JSON already (:meth:`~aifactory.reports.spool.SpoolSink.json_lines`): it is written as
+    it is.
     """
     out.write("{")
     for key, value in (head or {}).items():
@@ -35,6 +37,6 @@ def write_json(
         if not first:
             out.write(",")
         out.write("\n")
-        out.write(result.model_dump_json())
+        out.write(result if isinstance(result, str) else result.model_dump_json())
         first = False
     out.write("\n]}\n")

@@ -34,11 +34,17 @@ class SpoolSink:
 
     def results(self) -> Iterator[TestResult]:
         """Every result written so far, in finishing order."""
+        for line in self.json_lines():
+            yield TestResult.model_validate_json(line)
+
+    def json_lines(self) -> Iterator[str]:
+        """Every result written so far as the JSON it was spooled as (a report that writes
+        results as JSON copies these instead of reading and writing each again)."""
         self._file.flush()
         with self.path.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
-                    yield TestResult.model_validate_json(line)
+                    yield line.rstrip("\n")
 
     def close(self) -> None:
         self._file.close()
