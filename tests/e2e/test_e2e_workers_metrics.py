@@ -129,3 +129,49 @@ def test_a_dashboard_session_is_honoured_by_every_worker_without_a_set_secret(
         assert len(worker_pids(metrics_dir)) == 2
     secret_file = tmp_path / ".aifactory-cache" / "session-secret"
     assert secret_file.stat().st_mode & 0o777 == 0o600
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in map(int, children.read_text().split()):
+            found |= {child, *descendants(child)}
+    return found
+
+
+@pytest.mark.slow
+def test_two_workers_leave_their_batches_to_one_batch_runner(tmp_path: Path) -> None:
+    env = server_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'runner.db'}",
+        AIFACTORY_API_KEYS=KEY,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+    )
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with (
+        running_server(tmp_path, env, args=("--workers", "2")) as server,
+        httpx.Client(base_url=server.url, headers=headers, timeout=10) as client,
+    ):
+        runners = [
+            pid
+            for pid in descendants(server.process.pid)
+            if b"batch-runner" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(runners) == 1
+        assert client.get("/health").json()["queue"] == {"backend": "process"}
+        cases = [
+            {"name": f"c{n}", "input": "Can I get a refund?", "checks": [
+                {"type": "contains", "value": "30 days"}]}
+            for n in range(4)
+        ]  # fmt: skip
+        accepted = client.post(
+            "/api/v1/test/batch", json={"agent_id": "demo-support-bot", "test_cases": cases}
+        )
+        assert accepted.status_code == 202, accepted.text
+        deadline = time.monotonic() + 30
+        while (status := client.get(accepted.json()["status_url"]).json())["status"] in (
+            "queued",
+            "running",
+        ):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.05)
+    assert (status["status"], status["passed"]) == ("completed", 4)

@@ -26,7 +26,17 @@ from typing import Annotated
 import typer
 
 from aifactory import __version__
-from aifactory.cli import insights, reflect, remote, review, run, server, smoke, worker
+from aifactory.cli import (
+    batch_runner,
+    insights,
+    reflect,
+    remote,
+    review,
+    run,
+    server,
+    smoke,
+    worker,
+)
 from aifactory.cli.common import evaluate_annotations, out
 
 __all__ = ["app", "main"]
@@ -54,6 +64,7 @@ app.command("run")(run.run)
 app.command("checks")(run.list_checks)
 app.command("serve")(server.serve)
 app.command("worker")(worker.worker)
+app.command("batch-runner", hidden=True)(batch_runner.batch_runner)
 app.command("smoke")(smoke.smoke)
 app.command("submit")(remote.submit)
 app.command("status")(remote.status)

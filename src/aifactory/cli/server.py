@@ -14,6 +14,7 @@ from rich.table import Table
 from aifactory.cli.common import console, out
 
 if TYPE_CHECKING:
+    from aifactory.queue.runner_process import RunnerProcess
     from aifactory.service.keys import KeyService
     from aifactory.service.schema import SchemaService
     from aifactory.settings import Settings
@@ -52,9 +53,11 @@ def serve(
         bool, typer.Option("--seed-demo/--no-seed-demo", help="Seed a demo agent and suite.")
     ] = True,
 ) -> None:
-    """Run the API: provisions the database first, then serves (SQLite by default)."""
-    import uvicorn
+    """Run the API: provisions the database first, then serves (SQLite by default).
 
+    With several workers and no AIFACTORY_QUEUE_URL, batches run in one batch runner process
+    beside them, at a lower CPU priority (AIFACTORY_BATCH_RUNNER=inline runs them in the workers).
+    """
     from aifactory.errors import ConfigError
     from aifactory.service.provisioning import provision_now
     from aifactory.settings import load_settings
@@ -88,7 +91,32 @@ def serve(
         directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
         shutil.rmtree(directory, ignore_errors=True)
         os.makedirs(directory, exist_ok=True)
+    runner = _batch_runner(settings, workers if not reload else 1)
     out.print(f"Serving on http://{bind}:{bind_port} (docs at /docs, dashboard at /)")
+    try:
+        _serve(settings, bind, bind_port, workers, reload)
+    finally:
+        if runner is not None:
+            runner.stop(grace_s=settings.shutdown_grace_s)
+
+
+def _batch_runner(settings: Settings, workers: int) -> RunnerProcess | None:
+    """Several server processes and no queue: batches run in one batch runner beside them."""
+    from aifactory.queue.runner_process import RunnerProcess
+
+    if workers < 2 or settings.queue_url is not None:
+        return None
+    os.environ.setdefault("AIFACTORY_BATCH_RUNNER", "process")
+    if os.environ["AIFACTORY_BATCH_RUNNER"] != "process":
+        return None
+    runner = RunnerProcess()
+    runner.start()
+    return runner
+
+
+def _serve(settings: Settings, bind: str, bind_port: int, workers: int, reload: bool) -> None:
+    import uvicorn
+
     uvicorn.run(
         "aifactory.api.asgi:app_factory",
         factory=True,
