@@ -23,7 +23,7 @@ from aifactory.domain.runs import NewRun, Run
 from aifactory.errors import NotFound
 from aifactory.store import labels_repo
 from aifactory.store._bulk import case_to_json, like_tag, rowcount, tags_column
-from aifactory.store.runs_repo import get_run, new_run_values
+from aifactory.store.runs_repo import core_run_values, get_run, new_run_values
 from aifactory.store.tables import FINISHED_STATUSES, Agent, Result, utcnow
 from aifactory.store.tables import Run as RunRow
 
@@ -63,6 +63,13 @@ _RESULT_COLUMNS = (
 )
 _WIDTH = len(_RESULT_COLUMNS)
 _agents = cast(Table, Agent.__table__)
+_INSERT_RUN = insert(cast(Table, RunRow.__table__))
+_INSERT_RESULT = insert(_results)
+_COUNT_ONE_RESULT = (
+    update(_agents)
+    .where(_agents.c.id == bindparam("agent"), _agents.c.deleted_at.is_(None))
+    .values(results_count=_agents.c.results_count + 1)
+)
 
 # The pages the API reads most, built once (a select built per call costs more CPU than SQLite
 # takes to answer it), each row with whether it has labels so only labeled ones are looked up.
@@ -164,40 +171,35 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
     result_id = str(uuid.uuid4())
     counters = {"passed": 0, "failed": 0, "errored": 0}
     counters["errored" if result.status == "error" else result.status] = 1
-    await session.execute(
-        insert(RunRow).values(
-            **new_run_values(run, run_id, now),
-            status="completed",
-            total=1,
-            completed=1,
-            cancelled=0,
-            repeat=1,
-            started_at=now,
-            finished_at=now,
-            **counters,
-        )
+    run_row = core_run_values(new_run_values(run, run_id, now))
+    run_row.update(
+        status="completed",
+        total=1,
+        completed=1,
+        cancelled=0,
+        repeat=1,
+        started_at=now,
+        finished_at=now,
+        **counters,
     )
-    await session.execute(
-        insert(_results).values(
-            id=result_id,
-            run_id=run_id,
-            agent_id=run.agent_id,
-            agent_version=run.agent_version,
-            case_index=0,
-            repeat_index=0,
-            test_case=_no_nul(case_to_json(result.test_case)),
-            tags=tags_column(result.test_case),
-            attempts=1,
-            created_at=now,
-            **outcome_values(result, now),
-        )
+    # Statements built once and given their values as parameters: compiled once per process,
+    # where .values(...) would coerce every value and key the cache on it at each request.
+    await session.execute(_INSERT_RUN, run_row)
+    result_row = outcome_values(result, now)
+    result_row.update(
+        id=result_id,
+        run_id=run_id,
+        agent_id=run.agent_id,
+        agent_version=run.agent_version,
+        case_index=0,
+        repeat_index=0,
+        test_case=_no_nul(case_to_json(result.test_case)),
+        tags=tags_column(result.test_case),
+        attempts=1,
+        created_at=now,
     )
-    counted = await session.execute(
-        update(Agent)
-        .where(Agent.id == run.agent_id, Agent.deleted_at.is_(None))
-        .values(results_count=Agent.results_count + 1)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_INSERT_RESULT, result_row)
+    counted = await session.execute(_COUNT_ONE_RESULT, {"agent": run.agent_id})
     if rowcount(counted) != 1:
         # Deleted (or never stored) since the caller read it: the caller's transaction rolls back.
         raise NotFound("agent", run.agent_id)

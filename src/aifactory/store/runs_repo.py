@@ -82,6 +82,12 @@ def new_run_values(run: NewRun, run_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
+def core_run_values(values: dict[str, Any]) -> dict[str, Any]:
+    """:func:`new_run_values` keyed by column, for a Core insert into the runs table."""
+    values["metadata"] = values.pop("metadata_")
+    return values
+
+
 async def create_run_with_pending_results(
     session: AsyncSession,
     run: NewRun,
