@@ -12,9 +12,10 @@ import json
 import uuid
 from collections.abc import AsyncIterable, Iterable
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, text, true, update
+from sqlalchemy import Table, and_, bindparam, func, insert, null, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestCase
@@ -82,6 +83,14 @@ def new_run_values(run: NewRun, run_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
+_INSERT_RUN = insert(_runs)
+_SET_TOTAL = update(_runs).where(_runs.c.id == bindparam("run")).values(total=bindparam("total"))
+_agents_table = cast(Table, Agent.__table__)
+_LIVE_AGENT = select(_agents_table.c.id).where(
+    _agents_table.c.id == bindparam("agent"), _agents_table.c.deleted_at.is_(None)
+)
+
+
 def core_run_values(values: dict[str, Any]) -> dict[str, Any]:
     """:func:`new_run_values` keyed by column, for a Core insert into the runs table."""
     values["metadata"] = values.pop("metadata_")
@@ -105,24 +114,23 @@ async def create_run_with_pending_results(
     """
     if run.repeat < 1:
         raise ValueError("A run's repeat must be at least 1.")
-    agent = await session.get(Agent, run.agent_id)
-    if agent is None or agent.deleted_at is not None:
+    if (await session.execute(_LIVE_AGENT, {"agent": run.agent_id})).first() is None:
         raise NotFound("agent", run.agent_id)
     run_id = run.id or str(uuid.uuid4())
     now = utcnow()
-    row = RunRow(
-        **new_run_values(run, run_id, now),
-        status=RunStatus.QUEUED.value,
-        total=0,
-        completed=0,
-        passed=0,
-        failed=0,
-        errored=0,
-        cancelled=0,
-        repeat=run.repeat,
-    )
-    session.add(row)
-    await session.flush()
+    values = new_run_values(run, run_id, now)
+    counters = {
+        "status": RunStatus.QUEUED.value,
+        "total": 0,
+        "completed": 0,
+        "passed": 0,
+        "failed": 0,
+        "errored": 0,
+        "cancelled": 0,
+        "repeat": run.repeat,
+    }
+    # Statements built once, values as parameters: compiled once per process.
+    await session.execute(_INSERT_RUN, core_run_values(dict(values)) | counters)
 
     total = 0
     case_index = 0
@@ -138,9 +146,19 @@ async def create_run_with_pending_results(
             case_index += 1
         await insert_rows(session, run, run_id, now, pending)
         total += len(pending.ids)
-    row.total = total
-    await session.flush()
-    return run_record(row)
+    if total:
+        await session.execute(_SET_TOTAL, {"run": run_id, "total": total})
+    counters["total"] = total
+    return run_record(
+        SimpleNamespace(
+            **values,
+            **counters,
+            summary=None,
+            error=None,
+            started_at=None,
+            finished_at=None,
+        )
+    )
 
 
 class _Pending:
@@ -400,6 +418,27 @@ async def run_status_counts(session: AsyncSession) -> dict[str, int]:
     counts = dict.fromkeys(RUN_STATUSES, 0)
     counts.update({status: int(n) for status, n in rows})
     return counts
+
+
+_agents = cast(Table, Agent.__table__)
+# Runs by status, then (status NULL: no run has one) the finished results of every agent.
+_RUN_COUNTS = (
+    select(_runs.c.status, func.count())
+    .group_by(_runs.c.status)
+    .union_all(select(null(), func.coalesce(func.sum(_agents.c.results_count), 0)))
+)
+
+
+async def run_counts(session: AsyncSession) -> tuple[dict[str, int], int]:
+    """:func:`run_status_counts` and :func:`cases_executed_total` in one statement."""
+    counts = dict.fromkeys(RUN_STATUSES, 0)
+    executed = 0
+    for status, n in await session.execute(_RUN_COUNTS):
+        if status is None:
+            executed = int(n)
+        else:
+            counts[status] = int(n)
+    return counts, executed
 
 
 async def cases_executed_total(session: AsyncSession) -> int:
