@@ -7,6 +7,7 @@ cannot run; :func:`run_check` turns that into an ``error`` result, never a silen
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -149,7 +150,7 @@ def check(
         _SNAPSHOT = None
         _REGISTRY[name] = CheckType(
             name=name,
-            factory=validate_call(config=ConfigDict(arbitrary_types_allowed=True))(factory),
+            factory=_validated(factory),
             description=doc,
             parameters=params,
             io_bound=io_bound,
@@ -159,6 +160,21 @@ def check(
         return factory
 
     return register
+
+
+def _validated(factory: CheckFactory) -> CheckFactory:
+    """``factory`` with its parameters validated by pydantic, whose validator is built by the
+    first call: a run builds the validators of the check types it uses, not of every one."""
+
+    @functools.cache
+    def validator() -> CheckFactory:
+        return validate_call(config=ConfigDict(arbitrary_types_allowed=True))(factory)
+
+    @functools.wraps(factory)
+    def call(*args: Any, **params: Any) -> Check:
+        return validator()(*args, **params)
+
+    return call
 
 
 def _load_plugins() -> None:
