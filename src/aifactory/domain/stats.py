@@ -71,9 +71,19 @@ def bootstrap_mean_interval(
         if not unit:
             return Interval(low=m - half, high=m + half, level=level)
         return Interval(low=max(0.0, m - half), high=min(1.0, m + half), level=level)
-    rng = random.Random(seed)
     data = list(values)
-    means = sorted(sum(rng.choices(data, k=n)) / n for _ in range(resamples))
+    if min(data) == max(data):
+        # Every resample is the values themselves, in the same order: its mean is m, exactly.
+        return Interval(low=m, high=m, level=level)
+    # random.Random(seed).choices(data, k=n) resample by resample, without its per-call cost:
+    # the same draws in the same order, so the same interval to the last bit.
+    draw = random.Random(seed).random
+    pick = data.__getitem__
+    scale = float(n)
+    floor = math.floor
+    means = sorted(
+        sum([pick(floor(draw() * scale)) for _ in range(n)]) / n for _ in range(resamples)
+    )
     alpha = (1 - level) / 2
     low = means[math.floor(alpha * (resamples - 1))]
     high = means[math.ceil((1 - alpha) * (resamples - 1))]

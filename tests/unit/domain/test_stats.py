@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 from hypothesis import given
@@ -106,3 +107,33 @@ def test_z_score_of_common_levels() -> None:
     assert stats.z_score(0.99) == pytest.approx(2.5758293035489, rel=1e-9)
     with pytest.raises(ValueError, match="between 0 and 1"):
         stats.z_score(1.0)
+
+
+def _choices_bootstrap(
+    values: list[float], seed: int, resamples: int = 1000
+) -> tuple[float, float]:
+    """The interval as first written, with random.choices: what reports have always shown."""
+    n = len(values)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
+    return means[math.floor(0.025 * (resamples - 1))], means[math.ceil(0.975 * (resamples - 1))]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_bootstrap_interval_is_the_same_to_the_last_bit_as_with_random_choices(
+    seed: int,
+) -> None:
+    rnd = random.Random(seed)
+    n = rnd.randint(2, 120)
+    levels = [0.0, 0.25, 0.5, 1.0, 1 / 3]
+    values = [rnd.choice(levels) if seed % 2 else rnd.random() for _ in range(n)]
+    interval = stats.bootstrap_mean_interval(values, seed=seed)
+    assert interval is not None
+    assert (interval.low, interval.high) == _choices_bootstrap(values, seed)
+
+
+def test_identical_values_have_an_interval_of_their_mean() -> None:
+    values = [0.1] * 17
+    interval = stats.bootstrap_mean_interval(values)
+    assert interval is not None
+    assert interval.low == interval.high == sum(values) / 17 == _choices_bootstrap(values, 0)[0]
