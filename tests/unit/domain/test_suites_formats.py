@@ -133,6 +133,34 @@ def test_duplicate_case_names_load_with_a_warning() -> None:
     assert any("'same'" in w for w in suite.warnings)
 
 
+def test_a_check_repeated_by_many_cases_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aifactory.domain.suites.cases as cases
+
+    built: list[str] = []
+    real = cases.build_check
+
+    def counting(spec: CheckSpec, *, allow_python: bool = True) -> Any:
+        built.append(spec.type)
+        return real(spec, allow_python=allow_python)
+
+    monkeypatch.setattr(cases, "build_check", counting)
+    rows = "".join(
+        f"- {{name: c{i}, input: q, checks: [{{type: contains, value: a}}, {{type: regex, "
+        f"pattern: '{'b' if i % 2 else 'c'}'}}]}}\n"
+        for i in range(50)
+    )
+    suite = parse_suite(rows, filename="s.yaml")
+    assert len(suite.test_cases) == 50
+    assert sorted(built) == ["contains", "regex", "regex"]
+    # A bad check is still refused at the first case that has it.
+    with pytest.raises(SuiteError) as caught:
+        parse_suite(
+            rows + "- {name: bad, input: q, checks: [{type: regex, pattern: '('}]}\n",
+            filename="s.yaml",
+        )
+    assert caught.value.case == "bad"
+
+
 # --------------------------------------------------------------------------- JSONL
 
 

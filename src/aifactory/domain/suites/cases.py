@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from aifactory.domain.checks import build_check
 from aifactory.domain.models import CheckSpec, TestCase
@@ -87,12 +88,20 @@ def validate_spec(
     if not ctx.validate_checks:
         return
     try:
+        key: str | None = spec.model_dump_json()
+    except PydanticSerializationError:  # a parameter only Python can hold: built every time
+        key = None
+    if key is not None and key in ctx.built:
+        return
+    try:
         build_check(spec, allow_python=ctx.allow_python)
     except CheckSpecError as exc:
         param = exc.field.split(".")[0] if exc.field else ""
         if rename is not None:
             param = rename.get(param, param)
         raise ctx.error(f"{exc}", case=case, at=join_path(at, param)) from exc
+    if key is not None:
+        ctx.built.add(key)
 
 
 def case_label(raw: Any, fallback: str) -> str:

@@ -65,6 +65,8 @@ class Context:
     base_dir: Path | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
     warnings: list[str] = field(default_factory=list)
+    built: set[str] = field(default_factory=set)
+    """The checks built already, by their JSON: a suite's cases mostly repeat a few."""
 
     def error(self, message: str, *, case: str | None = None, at: str | None = None) -> SuiteError:
         return SuiteError(message, file=self.file, case=case, field=at or None)
