@@ -134,16 +134,15 @@ def test_duplicate_case_names_load_with_a_warning() -> None:
 
 
 def test_a_check_repeated_by_many_cases_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import aifactory.domain.suites.cases as cases
+    from aifactory.domain.checks import build_check
 
     built: list[str] = []
-    real = cases.build_check
 
     def counting(spec: CheckSpec, *, allow_python: bool = True) -> Any:
         built.append(spec.type)
-        return real(spec, allow_python=allow_python)
+        return build_check(spec, allow_python=allow_python)
 
-    monkeypatch.setattr(cases, "build_check", counting)
+    monkeypatch.setattr("aifactory.domain.suites.cases.build_check", counting)
     rows = "".join(
         f"- {{name: c{i}, input: q, checks: [{{type: contains, value: a}}, {{type: regex, "
         f"pattern: '{'b' if i % 2 else 'c'}'}}]}}\n"
