@@ -246,13 +246,11 @@ class CaseWorker:
             run = await runs_repo.get_run(session, run_id)
             if run.status not in ACTIVE:
                 return run, None
-            try:
-                await agents_repo.get_agent(session, run.agent_id)
-            except NotFound as exc:
+            if not await agents_repo.agent_exists(session, run.agent_id):
                 raise _RunCannotGoOn(
                     f"Agent {run.agent_id!r} was deleted, so the run cannot go on; "
                     "recreate the agent and start a new run."
-                ) from exc
+                )
             if self._agents.cached(run.agent_id, run.agent_version):
                 return run, None
             try:
