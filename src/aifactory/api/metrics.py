@@ -3,13 +3,15 @@
 Under gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` makes prometheus_client keep its values in files
 that every worker writes and any worker reads, so ``/metrics`` and ``/api/v1/metrics`` answer
 for the whole server whichever worker takes the request. Without it, a private registry per
-app keeps the numbers (one process, and tests that build many apps).
+app keeps the numbers (one process, and tests that build many apps), and ``/api/v1/metrics``
+reads the same numbers from plain tallies kept beside it instead of collecting the registry.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import (
@@ -69,13 +71,30 @@ class Metrics:
             buckets=BUCKETS_S,
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], Any] = {}
+        # This process's numbers as plain values, as the registry holds them: what snapshot()
+        # reads without a shared directory (collecting the registry costs far more).
+        self._requests = 0
+        self._errors = 0
+        self._in_bucket = [0] * (len(BUCKETS_S) + 1)  # the last: above every bucket (+Inf)
+        self._sum_s = 0.0
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request (called by the request middleware)."""
         if route in ("/metrics",):
             return
-        self.requests.labels(method, route, str(status)).inc()
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.requests.labels(method, route, str(status))
+        child.inc()
         self.duration.observe(seconds)
+        self._requests += 1
+        if 500 <= status < 600:
+            self._errors += 1
+        # The first bucket whose bound is at least ``seconds``, as the histogram picks it.
+        self._in_bucket[bisect_left(BUCKETS_S, seconds)] += 1
+        self._sum_s += seconds
 
     def _collecting_registry(self) -> CollectorRegistry:
         directory = multiprocess_dir()
@@ -91,44 +110,68 @@ class Metrics:
 
     def snapshot(self) -> dict[str, Any]:
         """Totals, error rate and response-time percentiles across processes."""
-        requests_total = 0.0
-        errors_total = 0.0
-        count = 0.0
-        total_s = 0.0
-        buckets: list[tuple[float, float]] = []
-        for family in self._collecting_registry().collect():
-            if family.name == "aifactory_http_requests":
-                for sample in family.samples:
-                    if sample.name.endswith("_total"):
-                        requests_total += sample.value
-                        if sample.labels.get("status", "").startswith("5"):
-                            errors_total += sample.value
-            elif family.name == "aifactory_http_request_duration_seconds":
-                for sample in family.samples:
-                    if sample.name.endswith("_bucket"):
-                        buckets.append((float(sample.labels["le"]), sample.value))
-                    elif sample.name.endswith("_count"):
-                        count += sample.value
-                    elif sample.name.endswith("_sum"):
-                        total_s += sample.value
-        merged: dict[float, float] = {}
-        for le, value in buckets:
-            merged[le] = merged.get(le, 0.0) + value
-        ordered = sorted(merged.items())
-        return {
-            "requests_total": int(requests_total),
-            "errors_total": int(errors_total),
-            "error_rate": (errors_total / requests_total) if requests_total else 0.0,
-            "response_time_ms": {
-                "avg": (total_s / count * 1000) if count else 0.0,
-                "p50": _quantile(ordered, count, 0.50) * 1000,
-                "p95": _quantile(ordered, count, 0.95) * 1000,
-                "p99": _quantile(ordered, count, 0.99) * 1000,
-            },
-        }
+        if multiprocess_dir() is not None:
+            return collected_snapshot(self._collecting_registry())
+        cumulative = 0
+        ordered = []
+        for le, n in zip((*BUCKETS_S, float("inf")), self._in_bucket, strict=True):
+            cumulative += n
+            ordered.append((le, float(cumulative)))
+        return _snapshot(
+            float(self._requests), float(self._errors), float(cumulative), self._sum_s, ordered
+        )
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started
+
+
+def collected_snapshot(registry: CollectorRegistry) -> dict[str, Any]:
+    """:meth:`Metrics.snapshot` of the request metrics a registry collects (every process's)."""
+    requests_total = 0.0
+    errors_total = 0.0
+    count = 0.0
+    total_s = 0.0
+    buckets: list[tuple[float, float]] = []
+    for family in registry.collect():
+        if family.name == "aifactory_http_requests":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    requests_total += sample.value
+                    if sample.labels.get("status", "").startswith("5"):
+                        errors_total += sample.value
+        elif family.name == "aifactory_http_request_duration_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    buckets.append((float(sample.labels["le"]), sample.value))
+                elif sample.name.endswith("_count"):
+                    count += sample.value
+                elif sample.name.endswith("_sum"):
+                    total_s += sample.value
+    merged: dict[float, float] = {}
+    for le, value in buckets:
+        merged[le] = merged.get(le, 0.0) + value
+    return _snapshot(requests_total, errors_total, count, total_s, sorted(merged.items()))
+
+
+def _snapshot(
+    requests_total: float,
+    errors_total: float,
+    count: float,
+    total_s: float,
+    ordered: list[tuple[float, float]],
+) -> dict[str, Any]:
+    """The snapshot of totals and cumulative duration buckets (ascending bounds)."""
+    return {
+        "requests_total": int(requests_total),
+        "errors_total": int(errors_total),
+        "error_rate": (errors_total / requests_total) if requests_total else 0.0,
+        "response_time_ms": {
+            "avg": (total_s / count * 1000) if count else 0.0,
+            "p50": _quantile(ordered, count, 0.50) * 1000,
+            "p95": _quantile(ordered, count, 0.95) * 1000,
+            "p99": _quantile(ordered, count, 0.99) * 1000,
+        },
+    }
 
 
 def _quantile(cumulative: list[tuple[float, float]], count: float, q: float) -> float:

@@ -22,10 +22,8 @@ class OperationsService:
 
     async def run_counts(self) -> tuple[dict[str, int], int]:
         """Runs by status, and cases executed over all runs."""
-        async with self.db.session() as session:
-            runs = await runs_repo.run_status_counts(session)
-            cases = await runs_repo.cases_executed_total(session)
-        return runs, cases
+        async with self.db.session(snapshot=False) as session:
+            return await runs_repo.run_counts(session)
 
     def pool_status(self) -> dict[str, Any]:
         """The connection pool's size and how many connections are checked out."""

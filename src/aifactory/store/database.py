@@ -167,7 +167,8 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode is not None:  # None: a session of single statements, each its own transaction
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
@@ -198,6 +199,11 @@ class Database:
             if self.backend == "sqlite"
             else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        self._statement_engine = (
+            engine.execution_options(**{SQLITE_BEGIN_OPTION: None})
+            if self.backend == "sqlite"
+            else self._read_engine
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Database:
@@ -215,9 +221,15 @@ class Database:
         return self.backend == "sqlite"
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session for reading: never write through it (on PostgreSQL it runs in autocommit)."""
-        async with AsyncSession(self._read_engine, expire_on_commit=False) as session:
+    async def session(self, *, snapshot: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session for reading: never write through it (on PostgreSQL it runs in autocommit).
+
+        On SQLite its statements read one snapshot (a deferred transaction); ``snapshot=False``
+        is for a session of one statement, which needs no ``BEGIN`` and no ``ROLLBACK`` (two
+        trips to the driver's thread) to read a consistent state.
+        """
+        engine = self._read_engine if snapshot else self._statement_engine
+        async with AsyncSession(engine, expire_on_commit=False) as session:
             yield session
 
     @contextlib.asynccontextmanager

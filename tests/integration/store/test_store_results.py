@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from tests.fakes.store_factories import make_case, make_result, scripted_agent
 
-from aifactory.domain.runs import NewRun
+from aifactory.domain.runs import RUN_STATUSES, NewRun
 from aifactory.errors import NotFound
 from aifactory.store import agents_repo, leases_repo, results_repo, runs_repo
 from aifactory.store.database import Database
@@ -130,9 +130,12 @@ async def test_a_synchronous_result_is_recorded_as_a_finished_one_case_run(
         run = await runs_repo.get_run(session, stored.run_id)
         history = await results_repo.list_agent_results(session, "bot")
         executed = await runs_repo.cases_executed_total(session)
+    async with database.session(snapshot=False) as session:
+        statuses, counted = await runs_repo.run_counts(session)
     assert (run.status, run.total, run.passed) == ("completed", 1, 1)
     assert [r.id for r in history.items] == [stored.id]
-    assert executed == 1
+    assert executed == counted == 1
+    assert statuses == {**dict.fromkeys(RUN_STATUSES, 0), "completed": 1}
 
 
 async def test_a_synchronous_result_for_a_deleted_agent_is_refused_and_nothing_is_kept(

@@ -9,7 +9,7 @@ import pytest
 from tests.fakes.store_factories import make_case, make_result, scripted_agent
 
 from aifactory.domain.models import TestCase
-from aifactory.domain.runs import NewRun
+from aifactory.domain.runs import RUN_STATUSES, NewRun
 from aifactory.errors import NotFound
 from aifactory.store import agents_repo, leases_repo, runs_repo, suites_repo
 from aifactory.store.database import Database
@@ -152,6 +152,13 @@ async def test_cancel_stops_pending_and_in_flight_cases(database: Database) -> N
     assert (cancelled.status, cancelled.completed, cancelled.cancelled) == ("cancelled", 1, 9)
     assert cancelled.finished_at is not None
     assert statuses["cancelled"] == 1 and statuses["queued"] == 0
+    async with database.session(snapshot=False) as session:
+        assert await runs_repo.run_counts(session) == (statuses, 1)
+
+
+async def test_run_counts_of_an_empty_database_are_zeros(database: Database) -> None:
+    async with database.session(snapshot=False) as session:
+        assert await runs_repo.run_counts(session) == (dict.fromkeys(RUN_STATUSES, 0), 0)
 
 
 async def test_runs_in_flight_are_listed_for_resume_and_filters_work(database: Database) -> None:

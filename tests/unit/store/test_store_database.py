@@ -5,9 +5,10 @@ from __future__ import annotations
 import socket
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.pool import NullPool
 
 from aifactory.errors import ConfigError
@@ -106,3 +107,23 @@ def test_libpq_sslmode_becomes_asyncpg_ssl() -> None:
     assert url.query == {"ssl": "require"}
     kept = normalize_url("postgresql://u:p@host/db?ssl=verify-full&sslmode=require")
     assert kept.query["ssl"] == "verify-full"
+
+
+async def test_a_session_of_single_statements_on_sqlite_opens_no_transaction(
+    tmp_path: Path,
+) -> None:
+    db = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'single.db'}")
+    seen: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", executed)
+    try:
+        async with db.session(snapshot=False) as session:
+            await session.execute(text("SELECT 1"))
+        async with db.session() as session:
+            await session.execute(text("SELECT 2"))
+    finally:
+        await db.dispose()
+    assert seen == ["SELECT 1", "BEGIN DEFERRED", "SELECT 2"]
