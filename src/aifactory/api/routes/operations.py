@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from aifactory import __version__
-from aifactory.api.deps import MetricsDep, ReadKey, ServicesDep
+from aifactory.api.deps import MetricsDep, ReadKey, metrics_of, services_of
 from aifactory.api.metrics import PROMETHEUS_CONTENT_TYPE
 from aifactory.api.schemas import DatabaseMetrics, Health, MetricsPublic, Pong, ResponseTimes
 
@@ -19,8 +19,9 @@ router = APIRouter()
     tags=["operations"],
     responses={503: {"model": Health, "description": "The database is unreachable."}},
 )
-async def health(services: ServicesDep, metrics: MetricsDep, response: Response) -> Health:
+async def health(request: Request, response: Response) -> Health:
     """Whether the service and its database answer; 503 when the database does not."""
+    services, metrics = services_of(request), metrics_of(request)
     database_ok = await services.operations.database_ok()
     queue = dict(services.queue_info)
     if not database_ok:
@@ -55,8 +56,9 @@ async def prometheus(metrics: MetricsDep) -> Response:
 @router.get(
     "/api/v1/metrics", response_model=MetricsPublic, operation_id="getMetrics", tags=["operations"]
 )
-async def metrics(services: ServicesDep, metrics: MetricsDep, _: ReadKey) -> MetricsPublic:
+async def metrics(request: Request, _: ReadKey) -> MetricsPublic:
     """Requests, errors, response-time percentiles, runs by status, cases executed, pool."""
+    services, metrics = services_of(request), metrics_of(request)
     snapshot = metrics.snapshot()
     runs, cases = await services.operations.run_counts()
     return MetricsPublic(
