@@ -20,6 +20,7 @@ it runs, so ``aifactory --help`` stays quick.
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Annotated
 
@@ -37,7 +38,7 @@ from aifactory.cli import (
     smoke,
     worker,
 )
-from aifactory.cli.common import evaluate_annotations, out
+from aifactory.cli.common import collect_from_here, evaluate_annotations, out
 
 __all__ = ["app", "main"]
 
@@ -50,10 +51,18 @@ app = typer.Typer(
 )
 
 
+SET_UP_FIRST = frozenset({"run"})
+"""Commands that turn the garbage collector on themselves once set up (``run``: as its cases
+start); every other command runs with it on (:func:`~aifactory.cli.common.collect_from_here`)."""
+
+
 @app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
+    if ctx.invoked_subcommand not in SET_UP_FIRST:
+        collect_from_here()
     if version:
         out.print(__version__)
         raise typer.Exit(0)
@@ -78,8 +87,15 @@ evaluate_annotations(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    The garbage collector is off while the command sets up (see
+    :func:`~aifactory.cli.common.collect_from_here`), and on again however the command ends.
+    """
+    gc.disable()
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        gc.enable()

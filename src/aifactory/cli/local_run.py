@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from aifactory.bootstrap import runner_factory
-from aifactory.cli.common import console
+from aifactory.cli.common import collect_from_here, console
 from aifactory.cli.failures import ConversationCounter, Failure, failure_of
 from aifactory.domain.models import AgentSpec, RunSummary, TestCase, TestResult
 from aifactory.domain.suites import iter_cases, load_suite
@@ -205,6 +205,7 @@ async def execute(request: RunRequest) -> RunOutcome:
                     repeat=request.repeat,
                     budget_usd=request.budget_usd,
                 )
+                collect_from_here()  # set up: the cases' garbage is collected as it comes
                 summary = await _run_with_progress(
                     cases,
                     runner,
