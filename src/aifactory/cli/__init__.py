@@ -20,7 +20,6 @@ it runs, so ``aifactory --help`` stays quick.
 
 from __future__ import annotations
 
-import gc
 import sys
 from typing import Annotated
 
@@ -38,7 +37,12 @@ from aifactory.cli import (
     smoke,
     worker,
 )
-from aifactory.cli.common import collect_from_here, evaluate_annotations, out
+from aifactory.cli.common import (
+    collect_from_here,
+    collector_off_while_setting_up,
+    evaluate_annotations,
+    out,
+)
 
 __all__ = ["app", "main"]
 
@@ -87,15 +91,10 @@ evaluate_annotations(app)
 
 
 def main() -> None:
-    """Console-script entry point.
-
-    The garbage collector is off while the command sets up (see
-    :func:`~aifactory.cli.common.collect_from_here`), and on again however the command ends.
-    """
-    gc.disable()
+    """Console-script entry point: the command sets up with the garbage collector off
+    (:func:`~aifactory.cli.common.collector_off_while_setting_up`)."""
     try:
-        app()
+        with collector_off_while_setting_up():
+            app()
     except KeyboardInterrupt:
         sys.exit(130)
-    finally:
-        gc.enable()

@@ -67,19 +67,40 @@ _ID_PREFIX = re.compile(r"[0-9a-f][0-9a-f-]{3,34}")
 _CANDIDATES_SHOWN = 5
 
 
-def collect_from_here() -> None:
-    """Turn the garbage collector back on, if :func:`aifactory.cli.main` turned it off, with
-    every object made so far out of its sight.
+_setting_up = False
+
+
+@contextmanager
+def collector_off_while_setting_up() -> Iterator[None]:
+    """The garbage collector off until the command calls :func:`collect_from_here`, and as it
+    was before however the command ends.
 
     Starting a command makes a few hundred thousand objects that live as long as the process:
     modules, classes, pydantic's validators, a suite's cases. The collector finds no garbage
-    among them, yet looking took a tenth of ``aifactory run``'s CPU. So ``main`` starts with it
-    off and the command turns it on once set up: ``run`` as its cases start, every other
-    command at once. ``gc.freeze`` keeps what start-up made out of every later collection
-    (garbage cycles start-up left, if any, stay). A process that did not start in ``main`` (a
-    test calling a command's code) keeps its collector as it is.
+    among them, yet looking took a tenth of ``aifactory run``'s CPU.
     """
-    if not gc.isenabled():
+    global _setting_up
+    was_on = gc.isenabled()
+    gc.disable()
+    _setting_up = True
+    try:
+        yield
+    finally:
+        _setting_up = False
+        if was_on:
+            gc.enable()
+
+
+def collect_from_here() -> None:
+    """The command is set up: the collector back on, with every object made so far frozen out
+    of its sight (``gc.freeze``; garbage cycles start-up left, if any, stay).
+
+    ``run`` calls it as its cases start, the other commands at once. Outside
+    :func:`collector_off_while_setting_up` (a test calling a command's code) it does nothing.
+    """
+    global _setting_up
+    if _setting_up:
+        _setting_up = False
         gc.freeze()
         gc.enable()
 
