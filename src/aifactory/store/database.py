@@ -35,6 +35,7 @@ from aifactory.store.sqlite_driver import one_trip_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_POOL_SIZE = 10
+SQLITE_POOL_SIZE = 15
 DEFAULT_MAX_OVERFLOW = 10
 POOL_RECYCLE_S = 300
 SQLITE_BEGIN_OPTION = "aifactory_sqlite_begin"
@@ -145,6 +146,11 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     if in_memory:
         # Every connection to ":memory:" is a new empty database: share one.
         kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        # As many connections as SQLAlchemy's default allows at once (5 + 10 overflow), all kept:
+        # under load an overflow connection was closed on return and another opened (a thread,
+        # its pragmas) a moment later, every 10 to 20 requests.
+        kwargs.update(pool_size=SQLITE_POOL_SIZE, max_overflow=0)
     dbapi = one_trip_dbapi()
     if dbapi is not None:
         kwargs["module"] = dbapi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy.pool import NullPool
 from aifactory.errors import ConfigError
 from aifactory.settings import load_settings
 from aifactory.store.database import (
+    SQLITE_POOL_SIZE,
     Database,
     create_engine_for,
     normalize_url,
@@ -127,3 +129,23 @@ async def test_a_session_of_single_statements_on_sqlite_opens_no_transaction(
     finally:
         await db.dispose()
     assert seen == ["SELECT 1", "BEGIN DEFERRED", "SELECT 2"]
+
+
+async def test_sqlite_keeps_its_connections_under_load(tmp_path: Path) -> None:
+    db = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}")
+    connects: list[object] = []
+    event.listen(db.engine.sync_engine, "connect", lambda *_: connects.append(None))
+
+    async def read() -> None:
+        async with db.session() as session:
+            await session.execute(text("SELECT 1"))
+            await asyncio.sleep(0.01)
+
+    try:
+        for _ in range(3):  # more readers at once than connections, three times over
+            await asyncio.gather(*(read() for _ in range(SQLITE_POOL_SIZE + 5)))
+        assert db.pool_status()["pool_size"] == SQLITE_POOL_SIZE
+    finally:
+        await db.dispose()
+    # Opened once each: none closed on return and opened again for the next wave.
+    assert len(connects) == SQLITE_POOL_SIZE
