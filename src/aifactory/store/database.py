@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 from aifactory.errors import ConfigError
 from aifactory.settings import Settings
 from aifactory.store.file_lock import InterProcessLock
-from aifactory.store.sqlite_driver import one_trip_dbapi
+from aifactory.store.sqlite_driver import begin_with_next_statement, one_trip_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_POOL_SIZE = 10
@@ -173,7 +173,10 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-        if mode is not None:  # None: a session of single statements, each its own transaction
+        if mode is None:  # a session of single statements, each its own transaction
+            return
+        # With the one-trip driver, BEGIN goes with the first statement, in its trip.
+        if not begin_with_next_statement(conn.connection.dbapi_connection, mode):
             conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine

@@ -4,9 +4,10 @@ aiosqlite runs each SQLite call on a thread of its own, and every call is a trip
 (a queue put, a thread wake-up, a loop wake-up): tens of microseconds of CPU each. SQLAlchemy's
 stock adapter makes four per statement (open a cursor, execute, fetch, close) and the pool rolls
 a connection back on return even when the session just did. Here a statement is one trip (the
-cursor is opened, executed, read and closed on the thread in one function) and a rollback or
-commit outside a transaction is none, so a read of three statements costs five trips, not
-fifteen.
+cursor is opened, executed, read and closed on the thread in one function), a ``BEGIN`` given to
+:meth:`OneTripConnection.begin` goes with the transaction's first statement, and a rollback or
+commit outside a transaction is none: a read of two statements in a transaction costs three
+trips, not eleven.
 
 Passed to ``create_async_engine`` as ``module=`` (the engine's URL and dialect stay
 ``sqlite+aiosqlite``); it builds on SQLAlchemy 2.1's asyncio adapter classes, and
@@ -20,7 +21,7 @@ from __future__ import annotations
 import collections
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 try:
     from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_cursor
@@ -40,10 +41,15 @@ Outcome = tuple[Any, list[Row], int, int | None]
 """What a statement leaves: description, rows, rowcount, lastrowid."""
 
 
-def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
-    """On aiosqlite's thread: execute one statement and read everything it left, then close."""
+def _run(
+    conn: sqlite3.Connection, operation: str, parameters: Any, many: bool, begin: str | None
+) -> Outcome:
+    """On aiosqlite's thread: execute one statement and read everything it left, then close;
+    ``begin`` (``BEGIN DEFERRED``, say) first when a transaction waits to start."""
     cursor = conn.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:
             cursor.executemany(operation, parameters)
         elif parameters is None:
@@ -117,10 +123,12 @@ if AsyncAdapt_dbapi_cursor is not None:
             self._rows = collections.deque(rows)
 
         async def _execute_async_one(self, operation: Any, parameters: Any, many: bool) -> Outcome:
+            adapt = cast("OneTripConnection", self._adapt_connection)
             connection = self._connection
-            async with self._adapt_connection._execute_mutex:
+            async with adapt._execute_mutex:
+                begin, adapt._pending_begin = adapt._pending_begin, None
                 outcome: Outcome = await connection._execute(
-                    _run, connection._conn, operation, parameters, many
+                    _run, connection._conn, operation, parameters, many, begin
                 )
                 return outcome
 
@@ -136,10 +144,33 @@ if AsyncAdapt_dbapi_cursor is not None:
             return rows
 
     class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-        """aiosqlite's connection with one-trip cursors and no trip to end no transaction."""
+        """aiosqlite's connection with one-trip cursors, a ``BEGIN`` that travels with the
+        transaction's first statement, and no trip to end no transaction."""
 
-        __slots__ = ()
+        __slots__ = ("_pending_begin",)
         _cursor_cls = OneTripCursor
+
+        def __init__(self, dbapi: Any, connection: Any) -> None:
+            super().__init__(dbapi, connection)
+            self._pending_begin: str | None = None
+
+        def begin(self, mode: str) -> None:
+            """Start a transaction (``DEFERRED``, ``IMMEDIATE``) with the next statement.
+
+            A transaction that runs no statement never starts, and costs no trip.
+            """
+            self._pending_begin = f"BEGIN {mode}"
+
+        def cursor(self, server_side: bool = False) -> Any:
+            if server_side and self._pending_begin is not None:
+                # A streaming cursor runs on aiosqlite's own cursor: BEGIN goes first, alone.
+                begin, self._pending_begin = self._pending_begin, None
+                await_(
+                    self._connection._execute(
+                        _run, self._connection._conn, begin, None, False, None
+                    )
+                )
+            return super().cursor(server_side)
 
         def _in_transaction(self) -> bool:
             raw = self._connection._connection
@@ -147,10 +178,12 @@ if AsyncAdapt_dbapi_cursor is not None:
             return raw is not None and raw.in_transaction
 
         def rollback(self) -> None:
+            self._pending_begin = None
             if self._in_transaction():
                 super().rollback()
 
         def commit(self) -> None:
+            self._pending_begin = None
             if self._in_transaction():
                 super().commit()
 
@@ -160,6 +193,15 @@ if AsyncAdapt_dbapi_cursor is not None:
         def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
             stock = super().connect(*arg, **kw)
             return OneTripConnection(self, stock._connection)
+
+
+def begin_with_next_statement(dbapi_connection: Any, mode: str) -> bool:
+    """Have a one-trip connection start its transaction with its next statement; False for
+    any other connection (the caller sends ``BEGIN`` itself)."""
+    if AsyncAdapt_dbapi_cursor is None or not isinstance(dbapi_connection, OneTripConnection):
+        return False
+    dbapi_connection.begin(mode)
+    return True
 
 
 def one_trip_dbapi() -> Any:

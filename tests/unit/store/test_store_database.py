@@ -6,10 +6,10 @@ import asyncio
 import socket
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import NullPool
 
 from aifactory.errors import ConfigError
@@ -115,20 +115,21 @@ async def test_a_session_of_single_statements_on_sqlite_opens_no_transaction(
     tmp_path: Path,
 ) -> None:
     db = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'single.db'}")
-    seen: list[str] = []
 
-    def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
+    async def in_transaction(session: AsyncSession) -> bool:
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert driver is not None
+        return bool(driver.in_transaction)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", executed)
     try:
         async with db.session(snapshot=False) as session:
             await session.execute(text("SELECT 1"))
+            assert not await in_transaction(session)
         async with db.session() as session:
             await session.execute(text("SELECT 2"))
+            assert await in_transaction(session)
     finally:
         await db.dispose()
-    assert seen == ["SELECT 1", "BEGIN DEFERRED", "SELECT 2"]
 
 
 async def test_sqlite_keeps_its_connections_under_load(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-async def test_a_read_is_one_trip_per_statement_plus_its_begin_and_rollback(
+async def test_a_read_is_one_trip_per_statement_and_one_to_roll_back(
     db: Database, trips: list[str]
 ) -> None:
     async with db.session() as session:
@@ -50,9 +50,22 @@ async def test_a_read_is_one_trip_per_statement_plus_its_begin_and_rollback(
     async with db.session() as session:
         first = (await session.execute(text("SELECT 1 AS one"))).one()
         second = (await session.execute(text("SELECT count(*) FROM t"))).scalar_one()
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert driver is not None and driver.in_transaction  # BEGIN went with the first statement
     assert (first.one, second) == (1, 0)
-    # BEGIN, two statements, one ROLLBACK (not a second one when the pool takes it back).
-    assert trips == ["_run", "_run", "_run", "rollback"]
+    # Two statements, one ROLLBACK (not a second one when the pool takes it back).
+    assert trips == ["_run", "_run", "rollback"]
+    assert not driver.in_transaction
+
+
+async def test_a_transaction_that_runs_nothing_costs_no_trip(
+    db: Database, trips: list[str]
+) -> None:
+    async with db.session() as session:
+        await session.connection()  # begun, with nothing to run
+    async with db.write():
+        pass
+    assert trips == []
 
 
 async def test_writes_report_rowcount_and_lastrowid_and_commit(db: Database) -> None:
@@ -79,6 +92,16 @@ async def test_a_failed_statement_raises_the_usual_error_and_rolls_back(db: Data
         await insert_twice()
     async with db.session() as session:
         assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+
+
+async def test_a_streamed_read_begins_its_transaction_first(db: Database) -> None:
+    async with db.write() as session:
+        await session.execute(text("INSERT INTO t (name) VALUES ('a'), ('b')"))
+    async with db.session() as session:
+        streamed = await session.stream(text("SELECT name FROM t ORDER BY id"))
+        assert [row.name async for row in streamed] == ["a", "b"]
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert driver is not None and driver.in_transaction
 
 
 async def test_rows_are_fetched_in_parts_as_asked(db: Database) -> None:
