@@ -297,7 +297,8 @@ class RunService:
             )
 
     async def agent_results(self, agent_id: str, *, limit: int, offset: int) -> Page[TestResult]:
-        async with self.db.session() as session:
+        # One statement: the page and its total are read together (see list_agent_results).
+        async with self.db.session(snapshot=False) as session:
             return await results_repo.list_agent_results(
                 session, agent_id, limit=limit, offset=offset, reviews=True
             )

@@ -9,11 +9,11 @@ finished results (one, a run's by status and tag, a run's in chunks, an agent's 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Integer, Select, Table, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Integer, Table, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestResult
@@ -88,14 +88,15 @@ _RUN_PAGE_OF_STATUS = (
     .limit(bindparam("limit", type_=Integer))
     .offset(bindparam("offset", type_=Integer))
 )
+_AGENT_RESULTS_COUNT = select(_agents.c.results_count).where(_agents.c.id == bindparam("agent_id"))
+# The agent's counter rides along each row (SQLite and PostgreSQL read it once): one statement.
 _AGENT_PAGE = (
-    select(*_RESULT_COLUMNS, _LABELED)
+    select(*_RESULT_COLUMNS, _LABELED, _AGENT_RESULTS_COUNT.scalar_subquery().label("total"))
     .where(_r.agent_id == bindparam("agent_id"), _r.finished_at.is_not(None))
     .order_by(_r.finished_at.desc(), _r.id.desc())
     .limit(bindparam("limit", type_=Integer))
     .offset(bindparam("offset", type_=Integer))
 )
-_AGENT_RESULTS_COUNT = select(_agents.c.results_count).where(_agents.c.id == bindparam("agent_id"))
 
 
 def _no_nul(value: Any) -> Any:
@@ -296,13 +297,13 @@ def _to_result(row: Any) -> TestResult:
 
 
 async def _page_items(
-    session: AsyncSession, statement: Select[Any], params: dict[str, Any], *, reviews: bool
+    session: AsyncSession, rows: Sequence[Any], *, reviews: bool
 ) -> list[TestResult]:
-    """The results of a page statement (``_RESULT_COLUMNS`` and ``labeled``); with ``reviews``,
+    """The results of a page's rows (``_RESULT_COLUMNS`` and ``labeled``); with ``reviews``,
     each labeled one gets its review (one query, and none when nobody labeled the page)."""
     items: list[TestResult] = []
     labeled: list[TestResult] = []
-    for row in await session.execute(statement, params):
+    for row in rows:
         result = _to_result(row)
         items.append(result)
         if row[_WIDTH]:
@@ -377,7 +378,8 @@ async def list_run_results(
         )
         statement = _RUN_PAGE if status is None else _RUN_PAGE_OF_STATUS
         params["status"] = status
-    items = await _page_items(session, statement, params, reviews=reviews)
+    rows = (await session.execute(statement, params)).all()
+    items = await _page_items(session, rows, reviews=reviews)
     return Page.of(items, total=total, limit=limit, offset=offset)
 
 
@@ -418,15 +420,21 @@ async def list_agent_results(
     """An agent's finished results over every version and run, newest first.
 
     Reads through the partial index ``(agent_id, finished_at DESC, id DESC)`` and takes the total
-    from the agent's counter, so the cost does not grow with the agent's history.
+    from the agent's counter, so the cost does not grow with the agent's history. One statement
+    (the counter is read with the page), and a second only for an empty page.
     ``reviews``: set each result's ``review`` from its labels (:func:`labels_repo.with_reviews`).
 
     Raises:
         NotFound: no such agent (deleted agents' history stays readable).
     """
     params = {"agent_id": agent_id, "limit": limit, "offset": offset}
-    agent = (await session.execute(_AGENT_RESULTS_COUNT, params)).first()
-    if agent is None:
+    rows = (await session.execute(_AGENT_PAGE, params)).all()
+    if rows:
+        total = rows[0].total
+    else:
+        agent = (await session.execute(_AGENT_RESULTS_COUNT, params)).first()
+        total = agent.results_count if agent is not None else None
+    if total is None:
         raise NotFound("agent", agent_id)
-    items = await _page_items(session, _AGENT_PAGE, params, reviews=reviews)
-    return Page.of(items, total=agent.results_count, limit=limit, offset=offset)
+    items = await _page_items(session, rows, reviews=reviews)
+    return Page.of(items, total=total, limit=limit, offset=offset)

@@ -80,9 +80,11 @@ async def test_agent_history_is_newest_first_over_runs_and_counts_only_finished(
     async with database.session() as session:
         history = await results_repo.list_agent_results(session, "bot", limit=10)
         newest = await results_repo.list_agent_results(session, "bot", limit=1)
+        past_the_end = await results_repo.list_agent_results(session, "bot", offset=3)
         with pytest.raises(NotFound):
             await results_repo.list_agent_results(session, "ghost")
     assert history.total == 3
+    assert (past_the_end.items, past_the_end.total) == ([], 3)
     assert [r.run_id for r in history.items] == [second, first, first]
     assert unfinished.id not in {r.run_id for r in history.items}
     stamps = [r.created_at for r in history.items]
