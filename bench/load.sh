@@ -6,7 +6,9 @@
 # going through the seed mix. Two phases, each on a fresh server and database: with the k6
 # script's 1 s of think time per iteration (the original scenario), then without think time
 # (what the server can take). Prints req/s,
-# p95, p99 and the error rate of each next to the seed's 85 req/s, p95 800 ms, p99 2 s, 0.5%.
+# p95, p99 and the error rate of each next to the seed's 85 req/s, p95 800 ms, p99 2 s, 0.5%,
+# and how far the batch runner (which gunicorn.conf.py starts beside the workers) had got with
+# the phase's batches when the load stopped: its result rows by status.
 # Not part of the test suite; only 127.0.0.1 is ever addressed.
 #
 #   bench/load.sh [--sqlite]      DURATION=60 USERS=50 GUNICORN_WORKERS=... bench/load.sh
@@ -83,7 +85,26 @@ start_server() {
     sleep 0.5
   done
   sleep 2  # every worker booted, not only the first to answer
-  workers="$(wc -w <"/proc/${server_pid}/task/${server_pid}/children")"
+  # The master's children, less the batch runner it starts beside its workers.
+  workers=0
+  for child in $(cat /proc/"${server_pid}"/task/*/children); do
+    grep -q batch-runner "/proc/${child}/cmdline" 2>/dev/null || workers=$((workers + 1))
+  done
+}
+
+# How far the background got: the phase's result rows by status, as the load stopped.
+batch_progress() {
+  local label="$1" counts
+  if [ "$backend" = PostgreSQL ]; then
+    counts="$(psql -h 127.0.0.1 -U postgres -d "$database_name" -Atc \
+      "SELECT status || ' ' || count(*) FROM results GROUP BY status ORDER BY status" | paste -sd,)"
+  else
+    counts="$("$PY" -c 'import sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute(
+    "SELECT status, count(*) FROM results GROUP BY status ORDER BY status")
+print(",".join(f"{s} {n}" for s, n in rows))' "$work/${label}.db")"
+  fi
+  echo "$label: result rows by status when the load stopped: ${counts:-none}" >>"$work/progress.txt"
 }
 
 run_phase() {
@@ -93,6 +114,7 @@ run_phase() {
     -f loadtest/locustfile.py --host "http://127.0.0.1:${port}" --headless \
     --users "$USERS" --spawn-rate "$SPAWN_RATE" --run-time "${DURATION}s" \
     --only-summary --csv "$work/$label" --loglevel WARNING >"$work/$label.out" 2>&1 || true
+  batch_progress "$label"
   stop_server
 }
 
@@ -101,6 +123,7 @@ run_phase think 1
 run_phase nothink 0
 echo "Load test: ${USERS} users, seed mix, ${DURATION} s a phase, each on a fresh gunicorn (${workers} workers) and ${backend} database, $(nproc) cores shared with locust."
 echo "Load average (1 min) before: ${load_before}, after: $(cut -d' ' -f1 /proc/loadavg) (other work on this machine shows here)."
+cat "$work/progress.txt"
 
 "$PY" - "$work" "$USERS" <<'PY'
 import csv
