@@ -3,15 +3,23 @@
 Under gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` makes prometheus_client keep its values in files
 that every worker writes and any worker reads, so ``/metrics`` and ``/api/v1/metrics`` answer
 for the whole server whichever worker takes the request. Without it, a private registry per
-app keeps the numbers (one process, and tests that build many apps), and ``/api/v1/metrics``
-reads the same numbers from plain tallies kept beside it instead of collecting the registry.
+app keeps the numbers (one process, and tests that build many apps).
+
+``/api/v1/metrics`` needs five numbers of the two request metrics, not the registry: with a
+shared directory it reads them from the counter and histogram files alone, each file's keys
+parsed once per process (collecting the directory parsed and merged every sample of every
+file, about 0.6 ms for one process's files); in one process it reads plain tallies kept beside
+the registry. Both give what collecting the registry gives (:func:`collected_snapshot`).
 """
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import time
 from bisect import bisect_left
+from collections import defaultdict
 from typing import Any
 
 from prometheus_client import (
@@ -21,6 +29,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 BUCKETS_S = (
@@ -46,6 +55,9 @@ BUCKETS_S = (
     30.0,
 )
 PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+_REQUESTS = "aifactory_http_requests_total"
+_BUCKET = "aifactory_http_request_duration_seconds_bucket"
+_SUM = "aifactory_http_request_duration_seconds_sum"
 
 
 def multiprocess_dir() -> str | None:
@@ -78,6 +90,8 @@ class Metrics:
         self._errors = 0
         self._in_bucket = [0] * (len(BUCKETS_S) + 1)  # the last: above every bucket (+Inf)
         self._sum_s = 0.0
+        # A shared file's keys (JSON of the metric, sample name and labels), parsed once.
+        self._keys: dict[str, tuple[str, dict[str, str]]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request (called by the request middleware)."""
@@ -110,8 +124,9 @@ class Metrics:
 
     def snapshot(self) -> dict[str, Any]:
         """Totals, error rate and response-time percentiles across processes."""
-        if multiprocess_dir() is not None:
-            return collected_snapshot(self._collecting_registry())
+        directory = multiprocess_dir()
+        if directory is not None:
+            return self._shared_snapshot(directory)
         cumulative = 0
         ordered = []
         for le, n in zip((*BUCKETS_S, float("inf")), self._in_bucket, strict=True):
@@ -120,6 +135,40 @@ class Metrics:
         return _snapshot(
             float(self._requests), float(self._errors), float(cumulative), self._sum_s, ordered
         )
+
+    def _shared_snapshot(self, directory: str) -> dict[str, Any]:
+        """The snapshot of every process's counter and histogram files in ``directory``."""
+        requests_total = 0.0
+        errors_total = 0.0
+        total_s = 0.0
+        in_bucket: dict[float, float] = defaultdict(float)
+        keys = self._keys
+        # The files in the order prometheus_client's collector reads them, so the sums are the
+        # same to the last bit.
+        for path in glob.glob(os.path.join(directory, "*.db")):
+            if not os.path.basename(path).startswith(("counter_", "histogram_")):
+                continue
+            values = MmapedDict.read_all_values_from_file(path)  # type: ignore[no-untyped-call]
+            for key, value, _, _ in values:
+                parsed = keys.get(key)
+                if parsed is None:
+                    _, name, labels, _ = json.loads(key)
+                    parsed = keys[key] = (name, labels)
+                name, labels = parsed
+                if name == _REQUESTS:
+                    requests_total += value
+                    if labels.get("status", "").startswith("5"):
+                        errors_total += value
+                elif name == _BUCKET:
+                    in_bucket[float(labels["le"])] += value
+                elif name == _SUM:
+                    total_s += value
+        cumulative = 0.0
+        ordered = []
+        for le, n in sorted(in_bucket.items()):
+            cumulative += n
+            ordered.append((le, cumulative))
+        return _snapshot(requests_total, errors_total, cumulative, total_s, ordered)
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started
