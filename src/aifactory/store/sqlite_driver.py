@@ -12,8 +12,8 @@ trips, not eleven.
 Passed to ``create_async_engine`` as ``module=`` (the engine's URL and dialect stay
 ``sqlite+aiosqlite``); it builds on SQLAlchemy 2.1's asyncio adapter classes, and
 :func:`one_trip_dbapi` answers None on a SQLAlchemy without them (the stock adapter is used).
-Like SQLAlchemy's own aiosqlite adapter, it reaches into aiosqlite's connection for its thread's
-queue (``_execute``) and its ``sqlite3`` connection (``_conn``).
+Like SQLAlchemy's own aiosqlite adapter, it reaches into aiosqlite's connection: for its
+thread's queue (``_execute``) and its ``sqlite3`` connection (``_conn``, ``_connection``).
 """
 
 from __future__ import annotations
