@@ -16,11 +16,13 @@ goal names), and keep them whatever the routes do later:
 - ``GET /api/v1/test/status/{run_id}``: (``BEGIN``) the run by id; its finished results (a page of
   50); the labels of those results; the labels joined to results for the run's verdicts.
 - ``GET /api/v1/agents/{agent_id}/results``: (``BEGIN``) the agent by id; its finished results,
-  newest first (a page of 10); the labels of those results.
-- ``GET /api/v1/metrics``: (``BEGIN``) runs counted by status; the sum of the agents' results.
+  newest first (a page of 10); the labels of those results; the sum of its result counts.
+- ``GET /api/v1/metrics``: (``BEGIN``) runs counted by status; the sum of the agents' result
+  counts.
 - ``POST /api/v1/test/run``: (``BEGIN``) the agent joined to its current version; the scripted
   agent answers (after its ``latency_ms``) and four kinds of check grade it; (``BEGIN IMMEDIATE``)
-  insert the run, insert the result, add one to the agent's ``results_count``.
+  insert the run, insert the result, add one to one of the agent's ``agent_result_counts`` rows
+  (an upsert).
 - ``POST /api/v1/test/batch``: (``BEGIN``) the API key by the hash of the bearer token (a lookup,
   not a check); (``BEGIN IMMEDIATE``) the agent joined to its version; the agent; insert the run;
   insert its pending results (one ``executemany``); set the run's total.
@@ -35,6 +37,7 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import re
 import time
 import uuid
@@ -62,6 +65,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -78,10 +82,16 @@ agents = Table(
     Column("id", String(64), primary_key=True),
     Column("name", String(200)),
     Column("current_version", Integer),
-    Column("results_count", Integer),
     Column("created_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
     Column("deleted_at", DateTime(timezone=True)),
+)
+agent_result_counts = Table(
+    "agent_result_counts",
+    metadata,
+    Column("agent_id", String(64), primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("n", Integer),
 )
 agent_versions = Table(
     "agent_versions",
@@ -378,6 +388,7 @@ def _engine(url: str) -> AsyncEngine:
 
 engine = _engine(os.environ.get("BARE_DATABASE_URL", "sqlite+aiosqlite://"))
 SQLITE = engine.dialect.name == "sqlite"
+UPSERT: Any = sqlite if SQLITE else postgresql
 read_engine = engine if SQLITE else engine.execution_options(isolation_level="AUTOCOMMIT")
 write_engine = engine.execution_options(begin="IMMEDIATE") if SQLITE else engine
 write_lock = asyncio.Lock()  # SQLite has one writer at a time: queue here, not in busy waits
@@ -536,7 +547,14 @@ async def agent_results(agent_id: str, limit: int = 10, offset: int = 0) -> Resu
             .offset(offset)
         )
         items = await _with_labels(session, list(await session.execute(query)))
-    return ResultsPage(items=items, total=agent.results_count, limit=limit, offset=offset)
+        total = (
+            await session.execute(
+                select(func.coalesce(func.sum(agent_result_counts.c.n), 0)).where(
+                    agent_result_counts.c.agent_id == agent_id
+                )
+            )
+        ).scalar_one()
+    return ResultsPage(items=items, total=total, limit=limit, offset=offset)
 
 
 @app.get("/api/v1/metrics", response_model=Metrics)
@@ -544,7 +562,7 @@ async def metrics() -> Metrics:
     async with AsyncSession(read_engine) as session:
         by_status = select(runs.c.status, func.count()).group_by(runs.c.status)
         counts: dict[str, int] = dict((await session.execute(by_status)).tuples().all())
-        cases = (await session.execute(select(func.sum(agents.c.results_count)))).scalar()
+        cases = (await session.execute(select(func.sum(agent_result_counts.c.n)))).scalar()
     pool: Any = engine.pool
     return Metrics(
         version=VERSION,
@@ -710,10 +728,16 @@ async def run_one(body: RunIn) -> ResultOut:
             "finished_at": now,
         }
         await session.execute(insert(results).values(**row))
+        add = UPSERT.insert(agent_result_counts).values(
+            agent_id=agent.id,
+            shard=random.randrange(16),
+            n=1,
+        )
         await session.execute(
-            update(agents)
-            .where(agents.c.id == agent.id, agents.c.deleted_at.is_(None))
-            .values(results_count=agents.c.results_count + 1)
+            add.on_conflict_do_update(
+                index_elements=["agent_id", "shard"],
+                set_={"n": agent_result_counts.c.n + add.excluded.n},
+            )
         )
     return ResultOut(
         **{**row, "created_at": now, "checks": checks, "test_case": case},

@@ -127,11 +127,15 @@ async def load(dbname: str, n_results: int, n_labels: int) -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     try:
         await conn.execute(
-            "INSERT INTO agents (id, name, current_version, results_count, created_at, updated_at)"
-            " VALUES ($1, $1, 1, $2, $3, $3)",
+            "INSERT INTO agents (id, name, current_version, created_at, updated_at)"
+            " VALUES ($1, $1, 1, $2, $2)",
+            AGENT,
+            start,
+        )
+        await conn.execute(
+            "INSERT INTO agent_result_counts (agent_id, shard, n) VALUES ($1, 0, $2)",
             AGENT,
             n_results,
-            start,
         )
         await conn.execute(
             "INSERT INTO agent_versions (agent_id, version, kind, config, max_concurrency, state,"

@@ -45,8 +45,8 @@ async def load(dbname: str, rows: int, n_agents: int) -> tuple[list[str], list[s
         runs: list[tuple[str, str]] = []
         for agent in agents:
             await conn.execute(
-                "INSERT INTO agents (id, name, current_version, results_count, created_at,"
-                " updated_at) VALUES ($1, $1, 1, 0, $2, $2)",
+                "INSERT INTO agents (id, name, current_version, created_at, updated_at)"
+                " VALUES ($1, $1, 1, $2, $2)",
                 agent,
                 start,
             )
@@ -91,8 +91,8 @@ async def load(dbname: str, rows: int, n_agents: int) -> tuple[list[str], list[s
             print(f"\rloaded {loaded:,} rows", end="", flush=True)
         print()
         await conn.execute(
-            "UPDATE agents SET results_count = (SELECT count(*) FROM results r"
-            " WHERE r.agent_id = agents.id AND r.finished_at IS NOT NULL)"
+            "INSERT INTO agent_result_counts (agent_id, shard, n) SELECT agent_id, 0, count(*)"
+            " FROM results WHERE finished_at IS NOT NULL GROUP BY agent_id"
         )
         await conn.execute("ANALYZE")
         return agents, [r for r, _ in runs]

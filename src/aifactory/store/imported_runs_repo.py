@@ -13,13 +13,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestResult
 from aifactory.domain.runs import NewRun, Run, RunStatus
 from aifactory.errors import NotFound
-from aifactory.store._bulk import CHUNK_SIZE, case_to_json, rowcount, tags_column
+from aifactory.store import counts_repo
+from aifactory.store._bulk import CHUNK_SIZE, case_to_json, tags_column
 from aifactory.store.results_repo import _no_nul, outcome_values
 from aifactory.store.runs_repo import new_run_values, run_record
 from aifactory.store.tables import Agent, Result, utcnow
@@ -84,12 +85,6 @@ async def store_finished_run(
                 for result in chunk
             ],
         )
-    counted = await session.execute(
-        update(Agent)
-        .where(Agent.id == run.agent_id, Agent.deleted_at.is_(None))
-        .values(results_count=Agent.results_count + len(results))
-        .execution_options(synchronize_session=False)
-    )
-    if rowcount(counted) != 1:
+    if not await counts_repo.add(session, {run.agent_id: len(results)}):
         raise NotFound("agent", run.agent_id)
     return run_record(row)

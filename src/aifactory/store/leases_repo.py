@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aifactory.domain.leases import ClaimedCase, ExpiredLease
 from aifactory.domain.models import TestResult
 from aifactory.domain.runs import ACTIVE, RunStatus
+from aifactory.store import counts_repo
 from aifactory.store._bulk import case_from_json, rowcount
 from aifactory.store.database import Database
 from aifactory.store.results_repo import outcome_values
-from aifactory.store.tables import Agent, Result, utcnow
+from aifactory.store.tables import Result, utcnow
 from aifactory.store.tables import Run as RunRow
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -259,12 +260,7 @@ async def _count_finished(
         .values({"completed": RunRow.completed + n, column.key: column + n})
         .execution_options(synchronize_session=False)
     )
-    await session.execute(
-        update(Agent)
-        .where(Agent.id == agent_id)
-        .values(results_count=Agent.results_count + n)
-        .execution_options(synchronize_session=False)
-    )
+    await counts_repo.add(session, {agent_id: n})
 
 
 async def complete_case(
@@ -363,13 +359,7 @@ async def complete_many(
             .values(**counters)
             .execution_options(synchronize_session=False)
         )
-    for agent_id, n in agents.items():
-        await session.execute(
-            update(Agent)
-            .where(Agent.id == agent_id)
-            .values(results_count=Agent.results_count + n)
-            .execution_options(synchronize_session=False)
-        )
+    await counts_repo.add(session, agents)
     return recorded
 
 

@@ -8,21 +8,23 @@ finished results (one, a run's by status and tag, a run's in chunks, an agent's 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Integer, Table, bindparam, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from aifactory.domain.models import TestResult
 from aifactory.domain.paging import Page
 from aifactory.domain.review import uncertainty
 from aifactory.domain.runs import NewRun, Run
 from aifactory.errors import NotFound
-from aifactory.store import labels_repo
-from aifactory.store._bulk import case_to_json, like_tag, rowcount, tags_column
+from aifactory.store import counts_repo, labels_repo
+from aifactory.store._bulk import case_to_json, like_tag, tags_column
 from aifactory.store.runs_repo import core_run_values, get_run, new_run_values
 from aifactory.store.tables import FINISHED_STATUSES, Agent, Result, utcnow
 from aifactory.store.tables import Run as RunRow
@@ -65,11 +67,6 @@ _WIDTH = len(_RESULT_COLUMNS)
 _agents = cast(Table, Agent.__table__)
 _INSERT_RUN = insert(cast(Table, RunRow.__table__))
 _INSERT_RESULT = insert(_results)
-_COUNT_ONE_RESULT = (
-    update(_agents)
-    .where(_agents.c.id == bindparam("agent"), _agents.c.deleted_at.is_(None))
-    .values(results_count=_agents.c.results_count + 1)
-)
 
 # The pages the API reads most, built once (a select built per call costs more CPU than SQLite
 # takes to answer it), each row with whether it has labels so only labeled ones are looked up.
@@ -88,10 +85,16 @@ _RUN_PAGE_OF_STATUS = (
     .limit(bindparam("limit", type_=Integer))
     .offset(bindparam("offset", type_=Integer))
 )
-_AGENT_RESULTS_COUNT = select(_agents.c.results_count).where(_agents.c.id == bindparam("agent_id"))
-# The agent's counter rides along each row (SQLite and PostgreSQL read it once): one statement.
+_AGENT_RESULTS_COUNT = select(counts_repo.agent_total(_agents.c.id).label("results_count")).where(
+    _agents.c.id == bindparam("agent_id")
+)
+# The agent's count rides along each row (SQLite and PostgreSQL read it once): one statement.
 _AGENT_PAGE = (
-    select(*_RESULT_COLUMNS, _LABELED, _AGENT_RESULTS_COUNT.scalar_subquery().label("total"))
+    select(
+        *_RESULT_COLUMNS,
+        _LABELED,
+        counts_repo.agent_total(bindparam("agent_id")).label("total"),
+    )
     .where(_r.agent_id == bindparam("agent_id"), _r.finished_at.is_not(None))
     .order_by(_r.finished_at.desc(), _r.id.desc())
     .limit(bindparam("limit", type_=Integer))
@@ -161,8 +164,10 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
     """Store a single synchronous result as a finished one-case run; returns it with its ids.
 
     The hot path of ``POST /test/run``: the finished run and its result row are inserted
-    directly (no pending row, claim and completion), and the agent's counter is touched last so
-    its row lock is held for as short a time as possible.
+    directly (no pending row, claim and completion), and one of the agent's count rows
+    (:mod:`aifactory.store.counts_repo`) is added to last, so its lock is held briefly. On
+    PostgreSQL the three are one statement, which is atomic in itself: give it a session of
+    :meth:`Database.write_statement` and it is one round trip.
 
     Raises:
         NotFound: the agent does not exist.
@@ -185,7 +190,6 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
     )
     # Statements built once and given their values as parameters: compiled once per process,
     # where .values(...) would coerce every value and key the cache on it at each request.
-    await session.execute(_INSERT_RUN, run_row)
     result_row = outcome_values(result, now)
     result_row.update(
         id=result_id,
@@ -199,11 +203,14 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
         attempts=1,
         created_at=now,
     )
-    await session.execute(_INSERT_RESULT, result_row)
-    counted = await session.execute(_COUNT_ONE_RESULT, {"agent": run.agent_id})
-    if rowcount(counted) != 1:
-        # Deleted (or never stored) since the caller read it: the caller's transaction rolls back.
-        raise NotFound("agent", run.agent_id)
+    if session.get_bind().dialect.name == "postgresql":
+        await _record_at_once(session, run.agent_id, run_row, result_row)
+    else:
+        await session.execute(_INSERT_RUN, run_row)
+        await session.execute(_INSERT_RESULT, result_row)
+        if not await counts_repo.add(session, {run.agent_id: 1}):
+            # Deleted (or never stored) since the caller read it: the transaction rolls back.
+            raise NotFound("agent", run.agent_id)
     return result.model_copy(
         update={
             "id": result_id,
@@ -215,6 +222,47 @@ async def record_result(session: AsyncSession, run: NewRun, result: TestResult) 
             "created_at": now,
         }
     )
+
+
+@functools.cache
+def _record_statement(run_columns: tuple[str, ...], result_columns: tuple[str, ...]) -> Executable:
+    """The run, its result and the agent's count in one PostgreSQL statement, built once.
+
+    ``WITH live AS (the agent, unless deleted), run AS (INSERT INTO runs SELECT ... FROM live),
+    result AS (INSERT INTO results SELECT ... FROM live) INSERT INTO agent_result_counts SELECT
+    ... FROM live ON CONFLICT ... RETURNING agent_id``: nothing is written for a deleted agent,
+    and in autocommit (:meth:`Database.write_statement`) it is one round trip where a
+    transaction of three statements is five.
+    """
+    live = (
+        select(_agents.c.id)
+        .where(_agents.c.id == bindparam("agent"), _agents.c.deleted_at.is_(None))
+        .cte("live")
+    )
+    runs_table = cast(Table, RunRow.__table__)
+
+    def insert_from_live(table: Table, columns: tuple[str, ...], prefix: str) -> Any:
+        values = select(
+            *(bindparam(f"{prefix}{c}", type_=table.c[c].type) for c in columns)
+        ).select_from(live)
+        return insert(table).from_select(columns, values).returning(table.c.id)
+
+    statement: Executable = counts_repo.add_one_from(live.c.id).add_cte(
+        insert_from_live(runs_table, run_columns, "run_").cte("new_run"),
+        insert_from_live(_results, result_columns, "result_").cte("new_result"),
+    )
+    return statement
+
+
+async def _record_at_once(
+    session: AsyncSession, agent_id: str, run_row: dict[str, Any], result_row: dict[str, Any]
+) -> None:
+    statement = _record_statement(tuple(run_row), tuple(result_row))
+    params = {f"run_{k}": v for k, v in run_row.items()}
+    params.update({f"result_{k}": v for k, v in result_row.items()})
+    params.update(agent=agent_id, shard=counts_repo.shard_for(session))
+    if (await session.execute(statement, params)).first() is None:
+        raise NotFound("agent", agent_id)
 
 
 def _to_result(row: Any) -> TestResult:
@@ -420,8 +468,8 @@ async def list_agent_results(
     """An agent's finished results over every version and run, newest first.
 
     Reads through the partial index ``(agent_id, finished_at DESC, id DESC)`` and takes the total
-    from the agent's counter, so the cost does not grow with the agent's history. One statement
-    (the counter is read with the page), and a second only for an empty page.
+    from the agent's count rows, so the cost does not grow with the agent's history. One
+    statement (the count is read with the page), and a second only for an empty page.
     ``reviews``: set each result's ``review`` from its labels (:func:`labels_repo.with_reviews`).
 
     Raises:

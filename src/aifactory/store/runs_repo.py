@@ -15,14 +15,34 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, null, select, text, true, update
+from sqlalchemy import (
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    null,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aifactory.domain.models import TestCase
 from aifactory.domain.paging import Page
-from aifactory.domain.runs import ACTIVE, RUN_STATUSES, TERMINAL, NewRun, Run, RunStatus
+from aifactory.domain.runs import (
+    ACTIVE,
+    RUN_STATUSES,
+    TERMINAL,
+    NewRun,
+    Run,
+    RunProgress,
+    RunStatus,
+)
 from aifactory.errors import NotFound
-from aifactory.store import labels_repo
+from aifactory.store import counts_repo, labels_repo
 from aifactory.store._bulk import case_to_json, chunked, rowcount, tags_column
 from aifactory.store.tables import Agent, Result, UTCDateTime, utcnow
 from aifactory.store.tables import Run as RunRow
@@ -401,15 +421,42 @@ async def request_cancel(session: AsyncSession, run_id: str) -> bool:
     return rowcount(changed) == 1
 
 
-async def runs_in_flight(session: AsyncSession, *, limit: int = 1000) -> list[Run]:
-    """Queued and running runs, oldest first: what a restarted service resumes."""
-    rows = await session.execute(
-        select(RunRow)
-        .where(RunRow.status.in_(ACTIVE))
-        .order_by(RunRow.created_at, RunRow.id)
-        .limit(limit)
-    )
-    return [run_record(r) for r in rows.scalars()]
+_IN_FLIGHT = (
+    select(_runs.c.id, _runs.c.status, _runs.c.total, _runs.c.completed, _runs.c.cancelled)
+    .where(_runs.c.status.in_(sorted(status.value for status in ACTIVE)))
+    .order_by(_runs.c.created_at, _runs.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+async def runs_in_flight(session: AsyncSession, *, limit: int = 1000) -> list[RunProgress]:
+    """Queued and running runs, oldest first: what a restarted service resumes.
+
+    Five columns as tuples, not whole runs: the batch runner reads this every 0.2 s, and with a
+    backlog of a thousand queued runs, loading them as ORM rows was a quarter of its CPU.
+    """
+    rows = await session.execute(_IN_FLIGHT, {"limit": limit})
+    return [RunProgress(*row) for row in rows]
+
+
+_LIVENESS = (
+    select(_runs.c.id, _runs.c.status, _runs.c.agent_id, _agents_table.c.deleted_at.is_(None))
+    .join(_agents_table, _agents_table.c.id == _runs.c.agent_id, isouter=True)
+    .where(_runs.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+async def run_liveness(
+    session: AsyncSession, run_ids: list[str]
+) -> dict[str, tuple[str, str, bool]]:
+    """Each found run's ``(status, agent_id, whether its agent is live)``, in one statement.
+
+    What a batch worker polls for the runs it is working on, every second or so.
+    """
+    if not run_ids:
+        return {}
+    rows = await session.execute(_LIVENESS, {"ids": run_ids})
+    return {row[0]: (row[1], row[2], bool(row[3])) for row in rows}
 
 
 async def run_status_counts(session: AsyncSession) -> dict[str, int]:
@@ -420,12 +467,11 @@ async def run_status_counts(session: AsyncSession) -> dict[str, int]:
     return counts
 
 
-_agents = cast(Table, Agent.__table__)
 # Runs by status, then (status NULL: no run has one) the finished results of every agent.
 _RUN_COUNTS = (
     select(_runs.c.status, func.count())
     .group_by(_runs.c.status)
-    .union_all(select(null(), func.coalesce(func.sum(_agents.c.results_count), 0)))
+    .union_all(select(null(), counts_repo.ALL_AGENTS_TOTAL.scalar_subquery()))
 )
 
 
@@ -442,6 +488,6 @@ async def run_counts(session: AsyncSession) -> tuple[dict[str, int], int]:
 
 
 async def cases_executed_total(session: AsyncSession) -> int:
-    """Finished results over every agent, from the per-agent counters (no scan of results)."""
-    total = (await session.execute(select(func.sum(Agent.results_count)))).scalar_one()
+    """Finished results over every agent, from the per-agent counts (no scan of results)."""
+    total = (await session.execute(counts_repo.ALL_AGENTS_TOTAL)).scalar_one()
     return int(total or 0)

@@ -96,11 +96,25 @@ class Agent(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
     current_version: Mapped[int] = mapped_column(Integer, default=1)
-    results_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    """Finished results of every version; kept so the history's total is O(1)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AgentResultCount(Base):
+    """Part of an agent's count of finished results (every version), so its total is O(1).
+
+    The count is the sum of the agent's rows; writers add to one of a few at random
+    (:mod:`aifactory.store.counts_repo`), so they do not all queue for one row's lock.
+    """
+
+    __tablename__ = "agent_result_counts"
+
+    agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AgentVersion(Base):

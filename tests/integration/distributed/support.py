@@ -124,7 +124,8 @@ def assert_each_case_ended_once(url: str, run_id: str, total: int) -> None:
     count = asyncio.run(
         pg_fetch(
             url,
-            "SELECT results_count FROM agents a JOIN runs r ON r.agent_id = a.id WHERE r.id = $1",
+            "SELECT SUM(c.n) AS results_count FROM agent_result_counts c"
+            " JOIN runs r ON r.agent_id = c.agent_id WHERE r.id = $1",
             run_id,
         )
     )[0]["results_count"]

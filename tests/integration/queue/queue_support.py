@@ -115,10 +115,11 @@ async def duplicated_cases(db: Database, run_id: str) -> int:
 
 
 async def results_count(db: Database, agent_id: str) -> int:
-    """The agent's counter of recorded results (a double record would push it past the rows)."""
+    """The agent's count of recorded results (a double record would push it past the rows)."""
     async with db.session() as session:
         value = await session.execute(
-            text("SELECT results_count FROM agents WHERE id = :a"), {"a": agent_id}
+            text("SELECT COALESCE(SUM(n), 0) FROM agent_result_counts WHERE agent_id = :a"),
+            {"a": agent_id},
         )
         return int(value.scalar_one())
 

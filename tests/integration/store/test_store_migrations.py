@@ -178,3 +178,40 @@ async def test_results_from_before_0006_get_their_uncertain_flag(database_url: s
     }
     assert {k: bool(v) for k, v in flags.items()} == expected
     assert 60 < sum(expected.values()) < 240
+
+
+async def test_agent_counts_move_to_their_rows_and_back(database_url: str) -> None:
+    now = utcnow()
+    engine = create_engine_for(database_url)
+    try:
+        await migrate.downgrade(engine, "0006_judge_uncertain")
+        async with engine.begin() as conn:
+            for agent_id, count in (("counted-bot", 42), ("idle-bot", 0)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO agents (id, name, current_version, results_count, created_at,"
+                        " updated_at) VALUES (:a, :a, 1, :n, :t, :t)"
+                    ),
+                    {"a": agent_id, "n": count, "t": now},
+                )
+        await migrate.upgrade(engine)
+        async with engine.begin() as conn:
+            rows = await conn.execute(
+                text("SELECT agent_id, shard, n FROM agent_result_counts ORDER BY agent_id")
+            )
+            assert [tuple(row) for row in rows] == [("counted-bot", 0, 42)]
+            await conn.execute(
+                text("INSERT INTO agent_result_counts (agent_id, shard, n) VALUES (:a, 7, 3)"),
+                {"a": "counted-bot"},
+            )
+        await migrate.downgrade(engine, "0006_judge_uncertain")
+        async with engine.connect() as conn:
+            counts = await conn.execute(
+                text("SELECT id, results_count FROM agents ORDER BY id"),
+            )
+            assert [tuple(row) for row in counts] == [("counted-bot", 45), ("idle-bot", 0)]
+    finally:
+        await migrate.upgrade(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM agents WHERE id IN ('counted-bot', 'idle-bot')"))
+        await engine.dispose()
