@@ -107,7 +107,8 @@ class RunService:
         pooled = await self._pooled_agent(spec, version)
         runner = self.engine.case_runner(spec, pooled, version=version, options=options)
         result = await runner.run(test_case)
-        async with self.db.write() as session:
+        # One statement on PostgreSQL (see record_result), so no transaction around it there.
+        async with self.db.write_statement() as session:
             return await results_repo.record_result(
                 session,
                 NewRun(agent_id=agent_id, agent_version=version, name="single case"),

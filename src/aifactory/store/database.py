@@ -262,6 +262,22 @@ class Database:
             async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
                 yield session
 
+    @contextlib.asynccontextmanager
+    async def write_statement(self) -> AsyncIterator[AsyncSession]:
+        """A session for a write of one statement, which is its own transaction.
+
+        On PostgreSQL it runs in autocommit: the statement is one round trip, with no ``BEGIN``
+        before it and no ``COMMIT`` after (a transaction of three statements is five trips, and
+        under load each waits its turn on the event loop while holding its locks). On SQLite it
+        is :meth:`write`, so a caller may still write more than one statement through it there.
+        """
+        if self._write_lock is not None:
+            async with self.write() as session:
+                yield session
+            return
+        async with AsyncSession(self._read_engine, expire_on_commit=False) as session:
+            yield session
+
     def _hold_file_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
         if self._file_lock is None:
             return contextlib.nullcontext()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 from tests.fakes.store_factories import make_case, make_result, scripted_agent
 
 from aifactory.domain.runs import RUN_STATUSES, NewRun
@@ -119,11 +120,13 @@ async def test_whole_run_is_read_in_chunks_in_case_order(database: Database) -> 
     assert [r.case_index for c in chunks for r in c] == list(range(25))
 
 
+@pytest.mark.parametrize("writer", ["write", "write_statement"])
 async def test_a_synchronous_result_is_recorded_as_a_finished_one_case_run(
-    database: Database,
+    database: Database, writer: str
 ) -> None:
     async with database.write() as session:
         await agents_repo.create_agent(session, scripted_agent("bot"))
+    async with getattr(database, writer)() as session:
         stored = await results_repo.record_result(
             session, NewRun(agent_id="bot", agent_version=1), make_result(make_case(0))
         )
@@ -140,18 +143,21 @@ async def test_a_synchronous_result_is_recorded_as_a_finished_one_case_run(
     assert statuses == {**dict.fromkeys(RUN_STATUSES, 0), "completed": 1}
 
 
+@pytest.mark.parametrize("writer", ["write", "write_statement"])
 async def test_a_synchronous_result_for_a_deleted_agent_is_refused_and_nothing_is_kept(
-    database: Database,
+    database: Database, writer: str
 ) -> None:
     async with database.write() as session:
         await agents_repo.create_agent(session, scripted_agent("bot"))
     async with database.write() as session:
         await agents_repo.delete_agent(session, "bot")
     with pytest.raises(NotFound):
-        async with database.write() as session:
+        async with getattr(database, writer)() as session:
             await results_repo.record_result(
                 session, NewRun(agent_id="bot", agent_version=1), make_result(make_case(0))
             )
     async with database.session() as session:
         runs = await runs_repo.list_runs(session, agent_id="bot")
-    assert runs.total == 0
+        executed = await runs_repo.cases_executed_total(session)
+        orphans = await session.execute(text("SELECT COUNT(*) FROM results"))
+    assert (runs.total, executed, orphans.scalar_one()) == (0, 0, 0)
