@@ -90,6 +90,17 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class RunProgress:
+    """How far a run in flight has got: what the batch reconcilers read, many times a second."""
+
+    id: str
+    status: str
+    total: int
+    completed: int
+    cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
 class NewRun:
     """What a caller says about a run it is creating."""
 

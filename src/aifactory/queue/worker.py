@@ -58,9 +58,9 @@ class _RunCannotGoOn(Exception):
     """The run must fail: its agent or version is gone, or cannot be built."""
 
 
-def _agent_deleted(run: Run) -> str:
+def _agent_deleted(agent_id: str) -> str:
     return (
-        f"Agent {run.agent_id!r} was deleted while the run was in progress, so the run cannot go "
+        f"Agent {agent_id!r} was deleted while the run was in progress, so the run cannot go "
         "on; the results it finished are kept. Recreate the agent and start a new run."
     )
 
@@ -353,7 +353,7 @@ class CaseWorker:
                 return
             agent_exists = await agents_repo.agent_exists(session, run.agent_id)
         if not agent_exists:
-            await self._fail_run(run_id, _agent_deleted(run), reason="error", drain=True)
+            await self._fail_run(run_id, _agent_deleted(run.agent_id), reason="error", drain=True)
             return
         # Computed first, so the run is never seen completed without its summary.
         summary = await build_summary(self._db, run_id)
@@ -475,16 +475,14 @@ class CaseWorker:
         """The runs that ended elsewhere (None), or must fail now (why: their agent is gone)."""
         ended: dict[str, str | None] = {}
         async with self._db.session() as session:
-            for run_id in run_ids:
-                try:
-                    run = await runs_repo.get_run(session, run_id)
-                except NotFound:
-                    ended[run_id] = None
-                    continue
-                if run.status not in ACTIVE:
-                    ended[run_id] = None
-                elif not await agents_repo.agent_exists(session, run.agent_id):
-                    ended[run_id] = _agent_deleted(run)
+            found = await runs_repo.run_liveness(session, run_ids)
+        active = {status.value for status in ACTIVE}
+        for run_id in run_ids:
+            status, agent_id, agent_live = found.get(run_id, ("", "", True))
+            if status not in active:
+                ended[run_id] = None
+            elif not agent_live:
+                ended[run_id] = _agent_deleted(agent_id)
         return ended
 
     # -- shutdown -----------------------------------------------------------------------------

@@ -183,3 +183,27 @@ async def test_runs_in_flight_are_listed_for_resume_and_filters_work(database: D
     assert of_a.total == 2 and {r.id for r in of_a.items} == set(ids[:2])
     assert [r.id for r in running.items] == [ids[1]]
     assert newest.total == 3 and newest.items[0].id == ids[2]
+
+
+async def test_run_liveness_says_what_a_worker_must_stop(database: Database) -> None:
+    await _agent(database, "kept")
+    await _agent(database, "gone")
+    ids = []
+    for agent_id in ("kept", "kept", "gone"):
+        async with database.write() as session:
+            run = await runs_repo.create_run_with_pending_results(
+                session, NewRun(agent_id=agent_id, agent_version=1), [make_case(0)]
+            )
+            ids.append(run.id)
+    async with database.write() as session:
+        await runs_repo.mark_running(session, ids[0])
+        await runs_repo.request_cancel(session, ids[1])
+        await agents_repo.delete_agent(session, "gone")
+    async with database.session() as session:
+        found = await runs_repo.run_liveness(session, [*ids, "no-such-run"])
+        assert await runs_repo.run_liveness(session, []) == {}
+    assert found == {
+        ids[0]: ("running", "kept", True),
+        ids[1]: ("cancelled", "kept", True),
+        ids[2]: ("queued", "gone", False),
+    }
