@@ -6,20 +6,12 @@ import asyncio
 
 from sqlalchemy import text
 from tests.fakes.store_factories import scripted_agent
+from tests.integration.queue.queue_support import results_count
 
 from aifactory.store import agents_repo, counts_repo, runs_repo
 from aifactory.store.database import Database
 
 pytest_plugins = ["tests.fakes.databases"]
-
-
-async def _total(database: Database, agent_id: str) -> int:
-    async with database.session() as session:
-        value = await session.execute(
-            text("SELECT COALESCE(SUM(n), 0) FROM agent_result_counts WHERE agent_id = :a"),
-            {"a": agent_id},
-        )
-        return int(value.scalar_one())
 
 
 async def test_concurrent_writers_add_up_exactly(database: Database) -> None:
@@ -33,8 +25,8 @@ async def test_concurrent_writers_add_up_exactly(database: Database) -> None:
 
     await asyncio.gather(*(add(n) for n in range(1, 41)))
 
-    assert await _total(database, "a") == 40
-    assert await _total(database, "b") == sum(range(1, 41))
+    assert await results_count(database, "a") == 40
+    assert await results_count(database, "b") == sum(range(1, 41))
     async with database.session() as session:
         assert await runs_repo.cases_executed_total(session) == 40 + sum(range(1, 41))
         shards = await session.execute(
@@ -64,6 +56,6 @@ async def test_deleted_and_unknown_agents_are_not_counted(database: Database) ->
     async with database.write() as session:
         counted = await counts_repo.add(session, {"gone": 3, "here": 2, "never": 1})
     assert counted == {"here"}
-    assert await _total(database, "gone") == 0
-    assert await _total(database, "never") == 0
-    assert await _total(database, "here") == 2
+    assert await results_count(database, "gone") == 0
+    assert await results_count(database, "never") == 0
+    assert await results_count(database, "here") == 2

@@ -161,16 +161,22 @@ async def test_run_counts_of_an_empty_database_are_zeros(database: Database) -> 
         assert await runs_repo.run_counts(session) == (dict.fromkeys(RUN_STATUSES, 0), 0)
 
 
-async def test_runs_in_flight_are_listed_for_resume_and_filters_work(database: Database) -> None:
-    await _agent(database, "a")
-    await _agent(database, "b")
+async def _one_case_runs(database: Database, agent_ids: list[str]) -> list[str]:
+    """A queued one-case run for each of ``agent_ids`` (each agent created once); their ids."""
+    for agent_id in dict.fromkeys(agent_ids):
+        await _agent(database, agent_id)
     ids = []
-    for agent_id in ("a", "a", "b"):
+    for agent_id in agent_ids:
         async with database.write() as session:
             run = await runs_repo.create_run_with_pending_results(
                 session, NewRun(agent_id=agent_id, agent_version=1), [make_case(0)]
             )
             ids.append(run.id)
+    return ids
+
+
+async def test_runs_in_flight_are_listed_for_resume_and_filters_work(database: Database) -> None:
+    ids = await _one_case_runs(database, ["a", "a", "b"])
     async with database.write() as session:
         await runs_repo.mark_running(session, ids[1])
         await runs_repo.request_cancel(session, ids[2])
@@ -186,15 +192,7 @@ async def test_runs_in_flight_are_listed_for_resume_and_filters_work(database: D
 
 
 async def test_run_liveness_says_what_a_worker_must_stop(database: Database) -> None:
-    await _agent(database, "kept")
-    await _agent(database, "gone")
-    ids = []
-    for agent_id in ("kept", "kept", "gone"):
-        async with database.write() as session:
-            run = await runs_repo.create_run_with_pending_results(
-                session, NewRun(agent_id=agent_id, agent_version=1), [make_case(0)]
-            )
-            ids.append(run.id)
+    ids = await _one_case_runs(database, ["kept", "kept", "gone"])
     async with database.write() as session:
         await runs_repo.mark_running(session, ids[0])
         await runs_repo.request_cancel(session, ids[1])
