@@ -33,22 +33,24 @@ _agents = cast(Table, Agent.__table__)
 _counts = cast(Table, AgentResultCount.__table__)
 
 
+def _upsert(dialect: Any, source: Any) -> Any:
+    """``INSERT INTO agent_result_counts SELECT source``, adding ``n`` to a row already there."""
+    statement = dialect.insert(_counts).from_select(["agent_id", "shard", "n"], source)
+    return statement.on_conflict_do_update(
+        index_elements=[_counts.c.agent_id, _counts.c.shard],
+        set_={"n": _counts.c.n + statement.excluded.n},
+    )
+
+
 def _add(dialect: Any) -> Executable:
-    # INSERT ... SELECT from the live agent (no row when it was deleted), adding on conflict.
-    # SQLite needs the SELECT's WHERE to parse an upsert after INSERT ... SELECT; it has one.
+    # From the live agent (no row when it was deleted). SQLite needs the SELECT's WHERE to parse
+    # an upsert after INSERT ... SELECT; it has one.
     live = select(
         _agents.c.id,
         bindparam("shard", type_=Integer),
         bindparam("n", type_=Integer),
     ).where(_agents.c.id == bindparam("agent"), _agents.c.deleted_at.is_(None))
-    statement = dialect.insert(_counts).from_select(["agent_id", "shard", "n"], live)
-    return cast(
-        Executable,
-        statement.on_conflict_do_update(
-            index_elements=[_counts.c.agent_id, _counts.c.shard],
-            set_={"n": _counts.c.n + statement.excluded.n},
-        ),
-    )
+    return cast(Executable, _upsert(dialect, live))
 
 
 _ADD = {"postgresql": _add(postgresql), "sqlite": _add(sqlite)}
@@ -59,11 +61,7 @@ def add_one_from(agent_id: ColumnElement[Any]) -> Any:
     live agents), on the shard bound as ``shard``, returning the agents counted. For a caller
     folding its writes into one statement (:func:`results_repo.record_result`)."""
     source = select(agent_id, bindparam("shard", type_=Integer), literal(1, Integer))
-    statement = postgresql.insert(_counts).from_select(["agent_id", "shard", "n"], source)
-    return statement.on_conflict_do_update(
-        index_elements=[_counts.c.agent_id, _counts.c.shard],
-        set_={"n": _counts.c.n + statement.excluded.n},
-    ).returning(_counts.c.agent_id)
+    return _upsert(postgresql, source).returning(_counts.c.agent_id)
 
 
 def shard_for(session: AsyncSession) -> int:
